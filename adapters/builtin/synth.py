@@ -1,0 +1,134 @@
+"""The built-in synth: a fast in-process subtractive wavetable synth whose 16 parameters mirror the
+paper's Massive patch, so everything in soundmatch runs with no plugin installed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pedalboard
+import yaml
+
+from soundmatch.adapter import SynthAdapter
+from soundmatch.errors import SoundmatchError
+from soundmatch.spec import Spec
+
+from . import dsp
+from .wavetables import single_cycle
+
+# The synth's own parameters, in its own units, with the value each has in the base patch.
+PARAMETERS: dict[str, float] = {
+    "osc1_position": 0.0,       # wavetable position, 0..1
+    "osc1_amp": 0.8,            # gain, 0..1
+    "osc2_pitch": 0.0,          # detune, semitones
+    "osc2_position": 0.0,
+    "osc2_amp": 0.0,
+    "noise_amp": 0.0,
+    "filter1_cut_prm_1": 20000.0,  # lowpass cutoff, Hz
+    "filter1_res_prm_3": 0.0,      # lowpass resonance, 0..1
+    "filter2_cut_prm_1": 20.0,     # highpass cutoff, Hz
+    "filter2_res_prm_3": 0.0,      # highpass resonance, 0..1
+    "envelope4_att_tme": 0.005,    # amplitude attack, s
+    "envelope4_dec_tme": 4.0,      # amplitude decay (T60 while held), s
+    "envelope1_att_tme": 0.005,    # lowpass-cutoff envelope attack, s
+    "envelope1_att_lev": 0.0,      # lowpass-cutoff envelope depth, octaves
+    "envelope1_dec_tme": 1.0,      # lowpass-cutoff envelope decay (T60), s
+    "master_fx2_dry_wet": 0.0,     # reverb mix, 0..1
+}
+
+# Settings of the base patch that are not sampled; a spec may override them under synth.options.
+OPTIONS: dict[str, float] = {
+    "release": 0.3,          # amplitude release after note-off (T60), s
+    "reverb_room_size": 0.8,
+    "reverb_damping": 0.4,
+    "reverb_width": 1.0,
+    "level": 0.5,            # output gain before the soft clipper
+}
+
+NOISE_SEED = 0x5EED
+MIN_TIME = 1e-4
+
+
+class BuiltinSynth(SynthAdapter):
+    """Deterministic: the same patch and note always give the same samples (the noise is seeded)."""
+
+    default_spec = "builtin-16"
+
+    def __init__(self, spec: Spec):
+        super().__init__(spec)
+        unknown = sorted(set(spec.options) - set(OPTIONS))
+        if unknown:
+            raise SoundmatchError(
+                f"{spec.source}: synth.options.{unknown[0]}: unknown option for the builtin synth; "
+                f"expected one of {', '.join(OPTIONS)}"
+            )
+        for p in spec.parameters:
+            if p.synth_name not in PARAMETERS:
+                raise SoundmatchError(
+                    f"{spec.source}: parameter {p.name}: synth_name '{p.synth_name}' is not a "
+                    f"builtin synth parameter; expected one of {', '.join(PARAMETERS)}"
+                )
+        self.options = {**OPTIONS, **{k: float(v) for k, v in spec.options.items()}}
+        self._patch = dict(PARAMETERS)
+        for p in spec.parameters:
+            self._patch[p.synth_name] = p.default
+        self._reverb = pedalboard.Reverb(
+            room_size=self.options["reverb_room_size"],
+            damping=self.options["reverb_damping"],
+            width=self.options["reverb_width"],
+            wet_level=1.0,
+            dry_level=0.0,
+        )
+        self._noise = np.zeros(0)
+
+    def set_patch(self, patch: Mapping[str, float]) -> None:
+        for name, value in patch.items():
+            if name not in PARAMETERS:
+                raise SoundmatchError(f"builtin synth has no parameter '{name}'")
+            self._patch[name] = float(value)
+
+    def get_patch(self) -> dict[str, float]:
+        return dict(self._patch)
+
+    def _noise_for(self, n: int) -> np.ndarray:
+        if len(self._noise) < n:
+            self._noise = np.random.default_rng(NOISE_SEED).uniform(-1.0, 1.0, n)
+        return self._noise
+
+    def render(self, note: int | None = None, velocity: int | None = None) -> np.ndarray:
+        settings = self.spec.render
+        note = settings.note if note is None else note
+        velocity = settings.velocity if velocity is None else velocity
+        sr = settings.sample_rate
+        n = settings.num_samples
+        p = self._patch
+        f1 = 440.0 * 2.0 ** ((note - 69) / 12.0)
+        f2 = f1 * 2.0 ** (p["osc2_pitch"] / 12.0)
+        out = np.empty(n, dtype=np.float32)
+        dsp.voice(
+            out, float(sr),
+            single_cycle(p["osc1_position"], f1, sr), f1 / sr, p["osc1_amp"],
+            single_cycle(p["osc2_position"], f2, sr), f2 / sr, p["osc2_amp"],
+            self._noise_for(n), p["noise_amp"],
+            p["filter1_cut_prm_1"], p["filter1_res_prm_3"], p["envelope1_att_lev"],
+            max(p["envelope1_att_tme"], MIN_TIME), max(p["envelope1_dec_tme"], MIN_TIME),
+            p["filter2_cut_prm_1"], p["filter2_res_prm_3"],
+            max(p["envelope4_att_tme"], MIN_TIME), max(p["envelope4_dec_tme"], MIN_TIME),
+            max(self.options["release"], MIN_TIME), settings.note_length,
+            self.options["level"] * velocity / 127.0,
+        )
+        mix = float(np.clip(p["master_fx2_dry_wet"], 0.0, 1.0))
+        if mix > 0.0:
+            # pedalboard resets the reverb on every call (reset=True), so no tail carries over.
+            wet = self._reverb.process(out, sr, reset=True)
+            # A loud resonant patch plus its reverb can pass full scale: keep the output in [-1, 1].
+            out = np.clip((1.0 - mix) * out + mix * wet, -1.0, 1.0)
+        return out.astype(np.float32, copy=False)
+
+    def save_preset(self, path: str | Path) -> Path:
+        """A builtin preset is a YAML mapping of its parameters (synth units) and options."""
+        path = Path(path)
+        preset = {"synth": "builtin", "parameters": self.get_patch(), "options": self.options}
+        path.write_text(yaml.safe_dump(preset, sort_keys=False))
+        return path

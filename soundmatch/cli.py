@@ -1,0 +1,214 @@
+"""The ``soundmatch`` command line. Commands are thin: they parse options, call a job, show results.
+
+A user's mistake (``SoundmatchError``) is printed as one line and exits with status 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from . import __version__, plugins
+from .errors import SoundmatchError
+
+console = Console(stderr=True)
+out = Console()
+
+
+class SoundmatchGroup(click.Group):
+    """Turns a user's mistake into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SoundmatchError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            console.print("Interrupted. Run the same command again to resume.")
+            sys.exit(130)
+
+
+@click.group(cls=SoundmatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="soundmatch")
+def cli():
+    """Synthesizer sound matching: set a synth's parameters so that it plays a given sound."""
+
+
+def main():
+    cli(prog_name="soundmatch")
+
+
+# ------------------------------------------------------------------------ render
+
+
+class RateColumn(TextColumn):
+    def __init__(self):
+        super().__init__("")
+
+    def render(self, task):
+        speed = task.finished_speed or task.speed
+        return f"{speed:,.0f} ex/s" if speed else "… ex/s"
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    raise AssertionError
+
+
+@cli.command()
+@click.option("--synth", metavar="NAME", help="Synth adapter; renders its default spec. [default: builtin]")
+@click.option("--spec", "spec_name", metavar="NAME|PATH", help="Parameter spec (a file or a registered name).")
+@click.option("--count", type=int, default=10_000, show_default=True, help="Examples in the dataset.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder. [default: data/SPEC_NAME]")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="all cores", help="Render processes, one synth instance each.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--shard", "shard_text", default="0/1", show_default=True, metavar="i/N",
+              help="Render only shards with index % N == i (for several processes or machines).")
+@click.option("--shard-size", type=int, default=512, show_default=True,
+              help="Examples per shard file; the unit of resuming.")
+@click.option("--keep-audio", is_flag=True, help="Also store the audio (float16; large).")
+def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, keep_audio):
+    """Render a dataset of (parameters, log-mel) pairs from a synth.
+
+    Resumable: run the same command again after an interruption and it continues where it stopped.
+    """
+    from .render import parse_shard, render_dataset
+
+    spec = plugins.resolve_spec(synth, spec_name)
+    shard = parse_shard(shard_text)
+    out = out or Path("data") / spec.name
+    columns = (TextColumn("[bold]render[/] {task.description}"), BarColumn(),
+               MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"{spec.name} -> {out}", total=None)
+
+        def on_start(total, present):
+            if present:
+                console.print(f"Resuming {out}: {present:,} of {count:,} examples already there.")
+            bar.update(task, total=total)
+
+        summary = render_dataset(
+            spec, out, count, workers=workers, seed=seed, shard=shard, shard_size=shard_size,
+            keep_audio=keep_audio, on_start=on_start,
+            on_progress=lambda n: bar.update(task, completed=n),
+        )
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("dataset", f"{summary.out}  ({summary.present:,} of {summary.count:,} examples, "
+                  f"{summary.shards_done} of {summary.shards_total} shards)")
+    table.add_row("rendered now", f"{summary.rendered:,} in {summary.seconds:,.1f} s "
+                  f"({summary.rate:,.1f} examples/s)")
+    dropped_pct = 100 * summary.dropped / max(1, summary.dropped + summary.rendered)
+    table.add_row("dropped", f"{summary.dropped:,} renders below "
+                  f"{spec.render.silence_threshold_db:g} dBFS ({dropped_pct:.1f} %)")
+    table.add_row("size on disk", _human_bytes(summary.bytes_on_disk))
+    if summary.worker_deaths:
+        table.add_row("worker crashes", f"{summary.worker_deaths} (their shards were retried)")
+    out.print(table)
+    if summary.failed_shards:
+        raise SoundmatchError(f"{summary.failed_shards} shards failed; run the command again to retry them")
+    if not summary.complete:
+        console.print(f"This process's shards ({shard_text}) are done; the dataset is complete "
+                      "when the other --shard runs finish.")
+
+
+# ------------------------------------------------------------------------ plugins
+
+
+@cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json):
+    """List installed synth adapters, specs and backbones, with the package that provides each."""
+    rows = []
+    for kind, registry in (("adapter", plugins.adapters()), ("spec", plugins.specs()),
+                           ("backbone", plugins.backbones())):
+        for item in registry:
+            detail = ""
+            if kind == "adapter":
+                detail = f"default spec: {getattr(item.obj, 'default_spec', None) or '-'}"
+            elif kind == "spec":
+                detail = str(item.obj)
+            rows.append({"kind": kind, "name": item.name, "package": item.package, "detail": detail})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="soundmatch plugins")
+    for col in ("kind", "name", "package", "detail"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(row[c] for c in ("kind", "name", "package", "detail")))
+    out.print(table)
+    if not any(r["kind"] == "backbone" for r in rows):
+        out.print("No backbones installed.")
+
+
+# ------------------------------------------------------------------------ spec
+
+
+@cli.group()
+def spec():
+    """Inspect parameter specs."""
+
+
+@spec.command("show")
+@click.argument("name_or_path")
+def spec_show(name_or_path):
+    """Print a spec (a registered name, a synth's name, or a YAML file) as a table."""
+    from .spec import load_spec
+
+    loaded = load_spec(plugins.spec_path(name_or_path))
+    installed = loaded.adapter in plugins.adapters()
+    r = loaded.render
+    out.print(f"[bold]{loaded.name}[/]  {loaded.description}")
+    out.print(f"file: {loaded.source}")
+    out.print(f"synth: {loaded.adapter}" + ("" if installed else "  [red](adapter not installed)[/]")
+              + (f"  options: {loaded.options}" if loaded.options else ""))
+    out.print(f"render: note {r.note}, velocity {r.velocity}, {r.duration:g} s "
+              f"(note held {r.note_length:g} s), {r.sample_rate} Hz, "
+              f"silence below {r.silence_threshold_db:g} dBFS")
+    show_synth_names = any(p.synth_name != p.name for p in loaded.parameters)
+    table = Table(box=box.SIMPLE_HEAD)
+    columns = ["name"] + (["synth name"] if show_synth_names else [])
+    for col in columns + ["range", "default", "distribution"]:
+        table.add_column(col, justify="right" if col == "default" else "left", no_wrap=True)
+    for p in loaded.parameters:
+        names = [p.name] + ([p.synth_name] if show_synth_names else [])
+        unit = f" {p.unit}" if p.unit else ""
+        log = " log" if p.scale == "log" else ""
+        table.add_row(*names, f"{p.min:g} .. {p.max:g}{unit}{log}", f"{p.default:g}",
+                      _describe_distribution(p.distribution))
+    out.print(table)
+
+
+def _describe_distribution(dist) -> str:
+    a = dist.args
+    if dist.type in ("beta", "truncnorm"):
+        return f"{dist.type}({', '.join(f'{v:g}' for v in a.values())})"
+    if dist.type == "empirical":
+        n = len(a["values"]) if "values" in a else len(a["weights"])
+        return f"empirical({n} {'values' if 'values' in a else 'bins'})"
+    return dist.type
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The dataset store: a manifest plus fixed-size shards, each written whole and atomically.
+
+Layout of a dataset folder::
+
+    manifest.json            what the dataset is: spec, render and feature settings, count, seed
+    shards/00000/            one shard: params.npy (float32, normalised), features.npy (float16
+                             log-mel), optionally audio.npy (float16), meta.json
+    shards/.tmp-…/           a shard being written; renamed into place only when complete
+
+A shard's content depends only on (manifest, shard index), so any process may render any shard, a
+killed render resumes where it stopped, and several processes or machines can render disjoint shards
+of one dataset at once. Readers memory-map the shards, so a dataset larger than RAM costs no RAM.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SoundmatchError
+from .features import FeatureConfig
+from .spec import Spec, spec_from_dict
+
+FORMAT = "soundmatch-dataset/1"
+MANIFEST = "manifest.json"
+SHARDS = "shards"
+_TMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything that defines a dataset's content. Two renders with equal manifests write
+    identical shards."""
+
+    spec: dict
+    features: dict
+    count: int
+    shard_size: int
+    seed: int
+    keep_audio: bool = False
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.count // self.shard_size)
+
+    def shard_count(self, index: int) -> int:
+        """How many examples shard ``index`` holds (the last one may be short)."""
+        return min(self.shard_size, self.count - index * self.shard_size)
+
+    def key(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "count": self.count, "shard_size": self.shard_size,
+                "seed": self.seed, "keep_audio": self.keep_audio,
+                "features": self.features, "spec": self.spec}
+
+    def load_spec(self, source: str) -> Spec:
+        return spec_from_dict(self.spec, source=source)
+
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.features)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise SoundmatchError(f"{source}: format: found {found!r}, expected {FORMAT!r}")
+        try:
+            return cls(spec=data["spec"], features=data["features"], count=int(data["count"]),
+                       shard_size=int(data["shard_size"]), seed=int(data["seed"]),
+                       keep_audio=bool(data.get("keep_audio", False)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SoundmatchError(f"{source}: invalid manifest ({exc})") from None
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + path.name)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(root: str | Path) -> Manifest:
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise SoundmatchError(f"{root}: not a soundmatch dataset (no {MANIFEST})")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SoundmatchError(f"{path}: unreadable manifest ({exc})") from None
+    return Manifest.from_dict(data, str(path))
+
+
+def open_for_writing(root: str | Path, manifest: Manifest) -> None:
+    """Create the dataset folder with its manifest, or check that an existing one is the same
+    dataset (so that a resumed or parallel render adds to it and never mixes two datasets)."""
+    root = Path(root)
+    (root / SHARDS).mkdir(parents=True, exist_ok=True)
+    path = root / MANIFEST
+    if not path.exists():
+        try:
+            # O_EXCL: of two processes starting at once, one writes and the other compares.
+            fd = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            fd = None
+        if fd is not None:
+            os.close(fd)
+            _write_json_atomic(path, manifest.to_dict())
+            os.unlink(path.with_suffix(".lock"))
+            return
+        for _ in range(100):  # the other process is writing it right now
+            if path.exists():
+                break
+            time.sleep(0.05)
+    existing = read_manifest(root)
+    if existing.key() != manifest.key():
+        raise SoundmatchError(
+            f"{root}: holds a different dataset ({_describe(existing)}; asked for "
+            f"{_describe(manifest)}); use the same settings to resume it, or another --out"
+        )
+
+
+def _describe(m: Manifest) -> str:
+    return (f"spec {m.spec.get('name')}, {m.count} examples, seed {m.seed}, "
+            f"shard size {m.shard_size}, features {m.features.get('n_mels')} mels"
+            + (", with audio" if m.keep_audio else ""))
+
+
+def shard_path(root: str | Path, index: int) -> Path:
+    return Path(root) / SHARDS / f"{index:05d}"
+
+
+def completed_shards(root: str | Path) -> set[int]:
+    """Indices of shards that were written whole (temporary folders never count)."""
+    shards = Path(root) / SHARDS
+    if not shards.is_dir():
+        return set()
+    return {int(p.name) for p in shards.iterdir() if p.name.isdigit() and (p / "meta.json").exists()}
+
+
+def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], meta: dict) -> bool:
+    """Write one shard atomically: into a temporary folder, fsynced, then renamed into place.
+    Returns False if another process completed the same shard first (its copy is kept)."""
+    root = Path(root)
+    final = shard_path(root, index)
+    tmp = root / SHARDS / f"{_TMP_PREFIX}{index:05d}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        for name, array in arrays.items():
+            with open(tmp / f"{name}.npy", "wb") as f:
+                np.save(f, array)
+                f.flush()
+                os.fsync(f.fileno())
+        with open(tmp / "meta.json", "w") as f:  # written last: its presence marks a whole shard
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if (final / "meta.json").exists():
+                return False
+            raise
+        _fsync_dir(final.parent)
+        return True
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(root: str | Path) -> int:
+    """Delete half-written shards left by dead processes of this host; returns how many."""
+    shards = Path(root) / SHARDS
+    host = socket.gethostname()
+    removed = 0
+    for p in shards.glob(_TMP_PREFIX + "*") if shards.is_dir() else []:
+        parts = p.name[len(_TMP_PREFIX):].split("-")
+        try:
+            pid = int(parts[-2])
+        except (IndexError, ValueError):
+            continue
+        if "-".join(parts[1:-2]) == host and not _alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DatasetReader:
+    """Random access to (features, params) of a complete dataset through memory maps.
+
+    ``features`` are float16 log-mel (n_mels, frames); ``params`` float32 normalised, ordered as
+    the spec lists them. Picklable, so DataLoader workers each open their own maps.
+    """
+
+    def __init__(self, root: str | Path, allow_incomplete: bool = False):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        done = completed_shards(self.root)
+        expected = set(range(self.manifest.num_shards))
+        missing = sorted(expected - done)
+        if missing and not allow_incomplete:
+            raise SoundmatchError(
+                f"{self.root}: incomplete dataset: {len(done & expected)} of {len(expected)} "
+                f"shards written (first missing: {missing[0]}); run the same render command "
+                "again to finish it"
+            )
+        self.shards = sorted(done & expected)
+        self._counts = []
+        for i in self.shards:
+            meta = json.loads((shard_path(self.root, i) / "meta.json").read_text())
+            self._counts.append(int(meta["count"]))
+        self._offsets = np.concatenate([[0], np.cumsum(self._counts)]).astype(np.int64)
+        self._maps: dict[int, dict[str, np.ndarray]] = {}
+        self.spec = self.manifest.load_spec(str(self.root / MANIFEST))
+        self.feature_config = self.manifest.feature_config()
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_maps"] = {}
+        return state
+
+    def _arrays(self, position: int) -> dict[str, np.ndarray]:
+        if position not in self._maps:
+            folder = shard_path(self.root, self.shards[position])
+            self._maps[position] = {
+                p.stem: np.load(p, mmap_mode="r") for p in folder.glob("*.npy")
+            }
+        return self._maps[position]
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} examples")
+        position = bisect.bisect_right(self._offsets, index) - 1
+        return position, index - int(self._offsets[position])
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        position, row = self._locate(index)
+        arrays = self._arrays(position)
+        return arrays["features"][row], arrays["params"][row]
+
+    def audio(self, index: int) -> np.ndarray:
+        """The rendered audio of one example (only if the dataset was rendered with audio)."""
+        position, row = self._locate(index)
+        arrays = self._arrays(position)
+        if "audio" not in arrays:
+            raise SoundmatchError(f"{self.root}: rendered without audio (use render --keep-audio)")
+        return arrays["audio"][row].astype(np.float32)
+
+    def params(self) -> np.ndarray:
+        """All normalised parameters, (len, num_params): small enough to hold in memory."""
+        return np.concatenate([self._arrays(i)["params"] for i in range(len(self.shards))])

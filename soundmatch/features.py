@@ -1,0 +1,60 @@
+"""The one feature function: a log-mel spectrogram. Rendering, training and matching all call it,
+so a model always sees features computed exactly as the ones it was trained on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel settings; stored in every dataset manifest and checkpoint."""
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop_length: int = 1024
+    n_mels: int = 64
+    f_min: float = 0.0
+    f_max: float | None = None
+    log_floor: float = 1e-5  # power floor before the log: about -100 dB
+
+    def num_frames(self, num_samples: int) -> int:
+        return num_samples // self.hop_length + 1  # centred frames
+
+    def shape(self, num_samples: int) -> tuple[int, int]:
+        """Feature shape (n_mels, frames) for audio of ``num_samples``."""
+        return (self.n_mels, self.num_frames(num_samples))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureConfig:
+        return cls(**data)
+
+
+@lru_cache(maxsize=8)
+def _mel(config: FeatureConfig) -> torchaudio.transforms.MelSpectrogram:
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        f_min=config.f_min,
+        f_max=config.f_max,
+        power=2.0,
+        center=True,
+    )
+
+
+def log_mel(audio: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Mono audio (samples,) or (batch, samples) -> natural-log mel power (…, n_mels, frames)."""
+    x = torch.as_tensor(audio, dtype=torch.float32)
+    mel = _mel(config).to(x.device)
+    with torch.no_grad():
+        return torch.log(mel(x).clamp_min(config.log_floor))

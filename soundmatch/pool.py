@@ -1,0 +1,157 @@
+"""A pool of worker processes that survives its workers.
+
+Each worker builds its state once (e.g. one synth instance) and then runs tasks. A worker that dies
+(a plugin that crashes the process, the OOM killer) is replaced and its task retried, so a crash
+costs one task's work, not the job. Workers are spawned, not forked: a synth plugin or torch's
+thread pools in the parent must never be copied half-initialised into a child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SoundmatchError
+
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class PoolResult:
+    done: dict[Any, Any] = field(default_factory=dict)      # task id -> result
+    failed: dict[Any, str] = field(default_factory=dict)    # task id -> why
+    worker_deaths: int = 0
+
+
+def _worker_main(wid, init, init_args, run, tasks, events):
+    parent = os.getppid()
+    try:
+        state = init(*init_args)
+    except SoundmatchError as exc:
+        events.put(("error", wid, None, str(exc)))
+        return
+    except Exception:
+        events.put(("bug", wid, None, traceback.format_exc()))
+        return
+    events.put(("ready", wid, None, None))
+    while True:
+        try:
+            item = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return  # the job was killed: do not linger as an orphan
+            continue
+        if item is None:
+            return
+        tid, task = item
+        try:
+            result = run(state, task, lambda n, tid=tid: events.put(("progress", wid, tid, n)))
+        except SoundmatchError as exc:
+            events.put(("error", wid, tid, str(exc)))
+        except Exception:
+            events.put(("bug", wid, tid, traceback.format_exc()))
+        else:
+            events.put(("done", wid, tid, result))
+
+
+class WorkerPool:
+    """Run ``run(state, task, progress)`` for each task in ``workers`` processes, where ``state =
+    init(*init_args)`` is built once per process. ``init`` and ``run`` must be importable
+    module-level functions."""
+
+    def __init__(self, workers: int, init: Callable, init_args: tuple, run: Callable,
+                 retries: int = 2):
+        self.workers = max(1, int(workers))
+        self.init, self.init_args, self.run_fn = init, init_args, run
+        self.retries = retries
+        self._ctx = mp.get_context("spawn")
+
+    def _start(self, wid: int, events):
+        tasks = self._ctx.Queue()
+        proc = self._ctx.Process(
+            target=_worker_main, name=f"soundmatch-worker-{wid}", daemon=True,
+            args=(wid, self.init, self.init_args, self.run_fn, tasks, events),
+        )
+        proc.start()
+        return proc, tasks
+
+    def run(self, tasks: Iterable[tuple[Any, Any]],
+            on_progress: Callable[[Any, int], None] | None = None,
+            on_done: Callable[[Any, Any], None] | None = None) -> PoolResult:
+        """Run (task_id, task) pairs; returns results by task id. Raises ``SoundmatchError`` when a
+        worker cannot start (the synth does not load) or a task fails with a user error."""
+        pending = list(tasks)[::-1]
+        result = PoolResult()
+        if not pending:
+            return result
+        attempts: dict[Any, int] = {}
+        events = self._ctx.Queue()
+        n = min(self.workers, len(pending))
+        workers = {wid: self._start(wid, events) for wid in range(n)}
+        busy: dict[int, tuple[Any, Any]] = {}
+        idle: list[int] = []
+        next_wid = n
+        try:
+            while pending or busy:
+                while idle and pending:
+                    wid = idle.pop()
+                    tid, task = pending.pop()
+                    busy[wid] = (tid, task)
+                    workers[wid][1].put((tid, task))
+                try:
+                    kind, wid, tid, payload = events.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    kind = None
+                if kind == "ready":
+                    idle.append(wid)
+                elif kind == "progress" and on_progress:
+                    on_progress(tid, payload)
+                elif kind == "done":
+                    busy.pop(wid, None)
+                    idle.append(wid)
+                    result.done[tid] = payload
+                    if on_done:
+                        on_done(tid, payload)
+                elif kind == "error":
+                    raise SoundmatchError(payload)
+                elif kind == "bug":
+                    raise RuntimeError(f"a worker failed:\n{payload}")
+                # Replace dead workers; requeue what they held.
+                for wid, (proc, _) in list(workers.items()):
+                    if proc.is_alive() or proc.exitcode is None:
+                        continue
+                    del workers[wid]
+                    if wid in idle:
+                        idle.remove(wid)
+                    result.worker_deaths += 1
+                    held = busy.pop(wid, None)
+                    if held is not None:
+                        tid, task = held
+                        attempts[tid] = attempts.get(tid, 0) + 1
+                        if attempts[tid] > self.retries:
+                            result.failed[tid] = f"worker died {attempts[tid]} times (exit code {proc.exitcode})"
+                        else:
+                            pending.append(held)
+                    if result.worker_deaths > self.workers * (self.retries + 2) and not result.done:
+                        raise SoundmatchError(
+                            f"worker processes keep dying ({result.worker_deaths} so far, last exit "
+                            f"code {proc.exitcode}) before finishing any task; the synth may crash "
+                            "on load"
+                        )
+                    if pending or busy:
+                        workers[next_wid] = self._start(next_wid, events)
+                        next_wid += 1
+        finally:
+            for proc, q in workers.values():
+                if proc.is_alive():
+                    q.put(None)
+            for proc, _ in workers.values():
+                proc.join(timeout=2)
+                if proc.is_alive():
+                    proc.terminate()
+        return result

@@ -1,0 +1,202 @@
+"""``soundmatch render``: sample patches from a spec, render them, keep the audible ones, compute
+features and write them as shards of a dataset (see ``soundmatch.dataset``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import dataset, plugins
+from .errors import SoundmatchError
+from .features import FeatureConfig, log_mel
+from .pool import WorkerPool
+from .spec import Spec, spec_from_dict
+
+CANDIDATE_BATCH = 64
+PROGRESS_EVERY = 8
+# A spec whose renders are nearly all silent would loop forever; give up at this ratio.
+MAX_DROP_RATIO = 20
+
+
+@dataclass
+class RenderSummary:
+    """What one render run did."""
+
+    out: Path
+    count: int              # examples the dataset holds when complete
+    present: int            # examples written so far (all processes)
+    rendered: int           # examples this run wrote
+    dropped: int            # renders this run dropped as silent or invalid
+    seconds: float
+    shards_done: int
+    shards_total: int
+    failed_shards: int
+    worker_deaths: int
+    bytes_on_disk: int
+
+    @property
+    def complete(self) -> bool:
+        return self.shards_done == self.shards_total
+
+    @property
+    def rate(self) -> float:
+        return self.rendered / self.seconds if self.seconds > 0 else 0.0
+
+
+def feature_config_for(spec: Spec) -> FeatureConfig:
+    return FeatureConfig(sample_rate=spec.render.sample_rate)
+
+
+def make_manifest(spec: Spec, count: int, seed: int = 0, shard_size: int = 512,
+                  keep_audio: bool = False, features: FeatureConfig | None = None
+                  ) -> dataset.Manifest:
+    features = features or feature_config_for(spec)
+    if features.sample_rate != spec.render.sample_rate:
+        raise SoundmatchError(
+            f"feature sample rate {features.sample_rate} differs from the spec's "
+            f"render.sample_rate {spec.render.sample_rate}"
+        )
+    return dataset.Manifest(spec=spec.to_dict(), features=features.to_dict(), count=count,
+                            shard_size=shard_size, seed=seed, keep_audio=keep_audio)
+
+
+# ------------------------------------------------------------------------ worker side
+
+
+@dataclass
+class _WorkerState:
+    spec: Spec
+    adapter: object
+    manifest: dataset.Manifest
+    features: FeatureConfig
+    root: Path
+
+
+def _init_worker(manifest_dict: dict, root: str) -> _WorkerState:
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
+    manifest = dataset.Manifest.from_dict(manifest_dict, root)
+    spec = spec_from_dict(manifest.spec, source=f"{root}/{dataset.MANIFEST}")
+    adapter = plugins.create_adapter(spec)
+    return _WorkerState(spec, adapter, manifest, manifest.feature_config(), Path(root))
+
+
+def render_shard(state: _WorkerState, index: int, progress=None) -> dict:
+    """Render shard ``index``. Its content depends only on the manifest and the index: candidates
+    come from an RNG seeded with (seed, index), and silent ones are replaced by the next."""
+    spec, manifest = state.spec, state.manifest
+    target = manifest.shard_count(index)
+    rng = np.random.default_rng([manifest.seed, index])
+    threshold = 10.0 ** (spec.render.silence_threshold_db / 20.0)
+    n_mels, frames = state.features.shape(spec.render.num_samples)
+    params = np.empty((target, len(spec)), dtype=np.float32)
+    features = np.empty((target, n_mels, frames), dtype=np.float16)
+    audio = np.empty((target, spec.render.num_samples), dtype=np.float16) if manifest.keep_audio else None
+    kept = dropped = 0
+    started = time.perf_counter()
+    while kept < target:
+        for u in spec.sample(rng, CANDIDATE_BATCH):
+            if kept == target:
+                break
+            y = state.adapter.render_patch(spec.to_synth(u))
+            peak = float(np.max(np.abs(y))) if len(y) else 0.0
+            if not np.isfinite(peak) or peak < threshold:
+                dropped += 1
+                continue
+            params[kept] = u
+            features[kept] = log_mel(y, state.features).numpy()
+            if audio is not None:
+                audio[kept] = y
+            kept += 1
+            if progress and kept % PROGRESS_EVERY == 0:
+                progress(kept)
+        if dropped > MAX_DROP_RATIO * max(kept, target):
+            raise SoundmatchError(
+                f"{spec.source}: {dropped} of {dropped + kept} renders were below "
+                f"{spec.render.silence_threshold_db:g} dBFS; the spec's ranges or base patch "
+                "give (nearly) only silence"
+            )
+    arrays = {"params": params, "features": features}
+    if audio is not None:
+        arrays["audio"] = audio
+    meta = {"index": index, "count": target, "dropped": dropped,
+            "seconds": round(time.perf_counter() - started, 3)}
+    dataset.write_shard(state.root, index, arrays, meta)
+    if progress:
+        progress(kept)
+    return meta
+
+
+# ------------------------------------------------------------------------ job side
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/N' -> (i, N): this process renders the shards whose index modulo N is i."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SoundmatchError(f"--shard: found '{text}', expected i/N, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise SoundmatchError(f"--shard: found '{text}', expected i/N with 0 <= i < N")
+    return i, n
+
+
+def _size_on_disk(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1, seed: int = 0,
+                   shard: tuple[int, int] = (0, 1), shard_size: int = 512,
+                   keep_audio: bool = False, features: FeatureConfig | None = None,
+                   on_start=None, on_progress=None) -> RenderSummary:
+    """Render (or resume) a dataset of ``count`` examples into ``out``.
+
+    ``on_start(total_to_render, already_present)`` and ``on_progress(done_now)`` let a caller show
+    progress; both are optional.
+    """
+    if count < 1:
+        raise SoundmatchError(f"--count: found {count}, expected at least 1")
+    if shard_size < 1:
+        raise SoundmatchError(f"--shard-size: found {shard_size}, expected at least 1")
+    root = Path(out)
+    manifest = make_manifest(spec, count, seed, shard_size, keep_audio, features)
+    dataset.open_for_writing(root, manifest)
+    dataset.remove_stale_temporaries(root)
+    mine = [i for i in range(manifest.num_shards) if i % shard[1] == shard[0]]
+    todo = sorted(set(mine) - dataset.completed_shards(root))
+    total = sum(manifest.shard_count(i) for i in todo)
+    present = sum(manifest.shard_count(i) for i in dataset.completed_shards(root)
+                  if i < manifest.num_shards)
+    if on_start:
+        on_start(total, present)
+
+    partial: dict[int, int] = {}
+
+    def progress(tid, kept):
+        partial[tid] = kept
+        if on_progress:
+            on_progress(sum(partial.values()))
+
+    started = time.perf_counter()
+    pool = WorkerPool(workers, _init_worker, (manifest.to_dict(), str(root)), render_shard)
+    result = pool.run([(i, i) for i in todo], on_progress=progress,
+                      on_done=lambda tid, meta: progress(tid, meta["count"]))
+    seconds = time.perf_counter() - started
+    done = dataset.completed_shards(root)
+    return RenderSummary(
+        out=root,
+        count=count,
+        present=sum(manifest.shard_count(i) for i in done if i < manifest.num_shards),
+        rendered=sum(m["count"] for m in result.done.values()),
+        dropped=sum(m["dropped"] for m in result.done.values()),
+        seconds=seconds,
+        shards_done=len([i for i in done if i < manifest.num_shards]),
+        shards_total=manifest.num_shards,
+        failed_shards=len(result.failed),
+        worker_deaths=result.worker_deaths,
+        bytes_on_disk=_size_on_disk(root),
+    )
