@@ -26,8 +26,8 @@ from rich.table import Table
 from . import __version__, plugins
 from .errors import SoundmatchError
 
-console = Console(stderr=True)
-out = Console()
+stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+stdout = Console(soft_wrap=True, highlight=False)
 
 
 class SoundmatchGroup(click.Group):
@@ -39,7 +39,7 @@ class SoundmatchGroup(click.Group):
         except SoundmatchError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            console.print("Interrupted. Run the same command again to resume.")
+            stderr.print("Interrupted. Run the same command again to resume.")
             sys.exit(130)
 
 
@@ -63,6 +63,12 @@ class RateColumn(TextColumn):
     def render(self, task):
         speed = task.finished_speed or task.speed
         return f"{speed:,.0f} ex/s" if speed else "… ex/s"
+
+
+def _print_fields(lines: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in lines) + 2
+    for label, text in lines:
+        stdout.print(f"{label:<{width}}{text}")
 
 
 def _human_bytes(n: float) -> str:
@@ -100,12 +106,14 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
     columns = (TextColumn("[bold]render[/] {task.description}"), BarColumn(),
                MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"{spec.name} -> {out}", total=None)
+    with Progress(*columns, console=stderr, transient=False) as bar:
+        task = bar.add_task(spec.name, total=None)
 
         def on_start(total, present):
             if present:
-                console.print(f"Resuming {out}: {present:,} of {count:,} examples already there.")
+                stderr.print(f"Resuming {out}: {present:,} of {count:,} examples already there.")
+            stderr.print(f"Rendering {total:,} examples of {spec.name} into {out} "
+                         f"with {workers} worker{'s' if workers > 1 else ''}.")
             bar.update(task, total=total)
 
         summary = render_dataset(
@@ -113,22 +121,23 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
             keep_audio=keep_audio, on_start=on_start,
             on_progress=lambda n: bar.update(task, completed=n),
         )
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("dataset", f"{summary.out}  ({summary.present:,} of {summary.count:,} examples, "
-                  f"{summary.shards_done} of {summary.shards_total} shards)")
-    table.add_row("rendered now", f"{summary.rendered:,} in {summary.seconds:,.1f} s "
-                  f"({summary.rate:,.1f} examples/s)")
     dropped_pct = 100 * summary.dropped / max(1, summary.dropped + summary.rendered)
-    table.add_row("dropped", f"{summary.dropped:,} renders below "
-                  f"{spec.render.silence_threshold_db:g} dBFS ({dropped_pct:.1f} %)")
-    table.add_row("size on disk", _human_bytes(summary.bytes_on_disk))
+    lines = [
+        ("dataset", f"{summary.out}  ({summary.present:,} of {summary.count:,} examples, "
+                    f"{summary.shards_done} of {summary.shards_total} shards)"),
+        ("rendered now", f"{summary.rendered:,} in {summary.seconds:,.1f} s "
+                         f"({summary.rate:,.1f} examples/s)"),
+        ("dropped", f"{summary.dropped:,} renders below {spec.render.silence_threshold_db:g} dBFS "
+                    f"({dropped_pct:.1f} %)"),
+        ("size on disk", _human_bytes(summary.bytes_on_disk)),
+    ]
     if summary.worker_deaths:
-        table.add_row("worker crashes", f"{summary.worker_deaths} (their shards were retried)")
-    out.print(table)
+        lines.append(("worker crashes", f"{summary.worker_deaths} (their shards were retried)"))
+    _print_fields(lines)
     if summary.failed_shards:
         raise SoundmatchError(f"{summary.failed_shards} shards failed; run the command again to retry them")
     if not summary.complete:
-        console.print(f"This process's shards ({shard_text}) are done; the dataset is complete "
+        stderr.print(f"This process's shards ({shard_text}) are done; the dataset is complete "
                       "when the other --shard runs finish.")
 
 
@@ -157,9 +166,9 @@ def plugins_command(as_json):
         table.add_column(col)
     for row in rows:
         table.add_row(*(row[c] for c in ("kind", "name", "package", "detail")))
-    out.print(table)
+    stdout.print(table)
     if not any(r["kind"] == "backbone" for r in rows):
-        out.print("No backbones installed.")
+        stdout.print("No backbones installed.")
 
 
 # ------------------------------------------------------------------------ spec
@@ -179,11 +188,11 @@ def spec_show(name_or_path):
     loaded = load_spec(plugins.spec_path(name_or_path))
     installed = loaded.adapter in plugins.adapters()
     r = loaded.render
-    out.print(f"[bold]{loaded.name}[/]  {loaded.description}")
-    out.print(f"file: {loaded.source}")
-    out.print(f"synth: {loaded.adapter}" + ("" if installed else "  [red](adapter not installed)[/]")
+    stdout.print(f"[bold]{loaded.name}[/]  {loaded.description}")
+    stdout.print(f"file: {loaded.source}")
+    stdout.print(f"synth: {loaded.adapter}" + ("" if installed else "  [red](adapter not installed)[/]")
               + (f"  options: {loaded.options}" if loaded.options else ""))
-    out.print(f"render: note {r.note}, velocity {r.velocity}, {r.duration:g} s "
+    stdout.print(f"render: note {r.note}, velocity {r.velocity}, {r.duration:g} s "
               f"(note held {r.note_length:g} s), {r.sample_rate} Hz, "
               f"silence below {r.silence_threshold_db:g} dBFS")
     show_synth_names = any(p.synth_name != p.name for p in loaded.parameters)
@@ -197,7 +206,7 @@ def spec_show(name_or_path):
         log = " log" if p.scale == "log" else ""
         table.add_row(*names, f"{p.min:g} .. {p.max:g}{unit}{log}", f"{p.default:g}",
                       _describe_distribution(p.distribution))
-    out.print(table)
+    stdout.print(table)
 
 
 def _describe_distribution(dist) -> str:

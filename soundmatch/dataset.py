@@ -170,6 +170,8 @@ def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], met
             json.dump(meta, f)
             f.flush()
             os.fsync(f.fileno())
+        if final.exists() and not (final / "meta.json").exists():
+            shutil.rmtree(final)  # a partial copy (e.g. an interrupted rsync) is not a shard
         try:
             os.rename(tmp, final)
         except OSError:

@@ -75,12 +75,12 @@ class _WorkerState:
     root: Path
 
 
-def _init_worker(manifest_dict: dict, root: str) -> _WorkerState:
+def _init_worker(manifest_dict: dict, root: str, spec_source: str) -> _WorkerState:
     import torch
 
     torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
     manifest = dataset.Manifest.from_dict(manifest_dict, root)
-    spec = spec_from_dict(manifest.spec, source=f"{root}/{dataset.MANIFEST}")
+    spec = spec_from_dict(manifest.spec, source=spec_source)
     adapter = plugins.create_adapter(spec)
     return _WorkerState(spec, adapter, manifest, manifest.feature_config(), Path(root))
 
@@ -182,7 +182,8 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
             on_progress(sum(partial.values()))
 
     started = time.perf_counter()
-    pool = WorkerPool(workers, _init_worker, (manifest.to_dict(), str(root)), render_shard)
+    pool = WorkerPool(workers, _init_worker, (manifest.to_dict(), str(root), spec.source),
+                      render_shard)
     result = pool.run([(i, i) for i in todo], on_progress=progress,
                       on_done=lambda tid, meta: progress(tid, meta["count"]))
     seconds = time.perf_counter() - started

@@ -277,13 +277,13 @@ def _parse_render(source: str, raw: Any) -> RenderSettings:
     if not 1 <= s.velocity <= 127:
         f.fail("velocity", f"found {s.velocity}, expected a MIDI velocity in 1..127")
     if not 0 < s.duration <= 60:
-        f.fail("duration", f"found {s.duration}, expected seconds in (0, 60]")
+        f.fail("duration", f"found {s.duration:g}, expected seconds in (0, 60]")
     if not 0 < s.note_length <= s.duration:
-        f.fail("note_length", f"found {s.note_length}, expected seconds in (0, duration]")
+        f.fail("note_length", f"found {s.note_length:g}, expected seconds in (0, duration]")
     if not 8000 <= s.sample_rate <= 192000:
         f.fail("sample_rate", f"found {s.sample_rate}, expected Hz in 8000..192000")
     if s.silence_threshold_db >= 0:
-        f.fail("silence_threshold_db", f"found {s.silence_threshold_db}, expected dBFS below 0")
+        f.fail("silence_threshold_db", f"found {s.silence_threshold_db:g}, expected dBFS below 0")
     return s
 
 

@@ -1,0 +1,65 @@
+"""Shared fixtures: the built-in spec, a synth instance, and ways to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from soundmatch import plugins
+from soundmatch.cli import cli
+from soundmatch.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def builtin_spec():
+    return load_spec(plugins.spec_path("builtin"))
+
+
+@pytest.fixture(scope="session")
+def synth(builtin_spec):
+    return plugins.create_adapter(builtin_spec)
+
+
+@pytest.fixture()
+def spec_dict(builtin_spec):
+    """A fresh, editable copy of the built-in spec as plain data."""
+    return yaml.safe_load(Path(builtin_spec.source).read_text())
+
+
+@pytest.fixture()
+def write_spec(tmp_path):
+    def write(data, name="spec.yaml"):
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture()
+def invoke():
+    """Run the CLI in-process: returns click's Result (exit_code, stdout, stderr)."""
+
+    def run(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+def soundmatch_command(*args) -> list[str]:
+    return [sys.executable, "-m", "soundmatch", *[str(a) for a in args]]
+
+
+def run_soundmatch(*args, env=None, timeout=300, **kwargs) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, in its own process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(soundmatch_command(*args), capture_output=True, text=True,
+                          env=full_env, timeout=timeout, **kwargs)

@@ -1,0 +1,169 @@
+"""The plugin contract: discovery through entry points, provenance, name clashes, documentation."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from soundmatch import hookspecs, plugins
+from soundmatch.dataset import DatasetReader
+from soundmatch.errors import SoundmatchError
+
+from .conftest import REPO, run_soundmatch
+
+SINE_PLUGIN = '''
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from soundmatch import hookimpl
+from soundmatch.adapter import SynthAdapter
+
+
+class SineSynth(SynthAdapter):
+    """A third-party synth: one sine with a pitch ratio and a gain."""
+
+    default_spec = "sine-2"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self._patch = {"ratio": 1.0, "gain": 0.5}
+
+    def set_patch(self, patch):
+        self._patch.update(patch)
+
+    def get_patch(self):
+        return dict(self._patch)
+
+    def render(self, note=None, velocity=None):
+        r = self.spec.render
+        note = r.note if note is None else note
+        t = np.arange(r.num_samples) / r.sample_rate
+        hz = 440.0 * 2 ** ((note - 69) / 12) * self._patch["ratio"]
+        return (self._patch["gain"] * np.sin(2 * np.pi * hz * t) * (t < r.note_length)).astype(
+            np.float32)
+
+    def save_preset(self, path):
+        Path(path).write_text(yaml.safe_dump(self._patch))
+        return Path(path)
+
+
+@hookimpl
+def register_adapters(register):
+    register("sine", SineSynth)
+
+
+@hookimpl
+def register_specs(register):
+    register("sine-2", Path(__file__).with_name("sine-2.yaml"))
+'''
+
+SINE_SPEC = """
+name: sine-2
+synth: {adapter: sine}
+render: {sample_rate: 16000, duration: 1.0, note_length: 0.5}
+parameters:
+  - {name: ratio, min: 0.5, max: 2.0, scale: log, default: 1.0}
+  - {name: gain, min: 0.01, max: 1.0, default: 0.5}
+"""
+
+
+def make_distribution(root: Path, dist: str, module: str, source: str, files=None) -> None:
+    """Lay out an installed distribution (module + dist-info with an entry point) under root,
+    as pip would in site-packages."""
+    pkg = root / module
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent(source))
+    for name, text in (files or {}).items():
+        (pkg / name).write_text(text)
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[soundmatch]\n{module} = {module}\n")
+
+
+@pytest.fixture()
+def sine_env(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, "sine-soundmatch", "sine_soundmatch", SINE_PLUGIN,
+                      {"sine-2.yaml": SINE_SPEC})
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_plugins_lists_builtin_and_third_party_with_their_packages(sine_env):
+    result = run_soundmatch("plugins", "--json", env=sine_env)
+    assert result.returncode == 0, result.stderr
+    rows = {(r["kind"], r["name"]): r["package"] for r in json.loads(result.stdout)}
+    assert rows[("adapter", "builtin")].startswith("soundmatch ")
+    assert rows[("spec", "builtin-16")].startswith("soundmatch ")
+    assert rows[("adapter", "sine")] == "sine-soundmatch 0.1"
+    assert rows[("spec", "sine-2")] == "sine-soundmatch 0.1"
+
+
+def test_a_third_party_adapter_renders_a_dataset(sine_env, tmp_path):
+    out = tmp_path / "sine-data"
+    result = run_soundmatch("render", "--synth", "sine", "--count", 40, "--workers", 2,
+                            "--shard-size", 16, "--out", out, env=sine_env)
+    assert result.returncode == 0, result.stderr
+    reader = DatasetReader(out)
+    assert len(reader) == 40 and reader.spec.name == "sine-2"
+    features, params = reader[39]
+    assert params.shape == (2,) and features.shape == (64, 16)
+
+
+def test_two_packages_registering_one_name_is_an_error_naming_both(sine_env, tmp_path):
+    site = tmp_path / "site2"
+    make_distribution(site, "dupe-synth", "dupe_synth", """
+        from soundmatch import hookimpl
+        from soundmatch_adapters.builtin import BuiltinSynth
+
+        @hookimpl
+        def register_adapters(register):
+            register("builtin", BuiltinSynth)
+    """)
+    env = {"PYTHONPATH": os.pathsep.join([str(site), sine_env["PYTHONPATH"]])}
+    result = run_soundmatch("plugins", env=env)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert line.startswith("Error: two packages register the adapter 'builtin': ")
+    assert "soundmatch 0.1.0" in line and "dupe-synth 0.1" in line
+    assert "\n" not in line
+
+
+def test_a_broken_plugin_is_reported_and_skipped(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, "broken-synth", "broken_synth", "import no_such_module_here\n")
+    result = run_soundmatch("plugins", "--json", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 0
+    assert "plugin 'broken_synth' from broken-synth 0.1 failed to load" in result.stderr
+    assert any(r["name"] == "builtin" for r in json.loads(result.stdout))
+
+
+def test_plugins_can_be_registered_at_run_time():
+    class Plugin:
+        @hookspecs.hookimpl
+        def register_backbones(self, register):
+            register("toy", lambda input_shape, num_params: None, {"toy": {}})
+
+    plugins.register_plugin(Plugin(), name="toy-plugin", package="my notebook")
+    try:
+        entry = plugins.backbones().entry("toy")
+        assert entry.package == "my notebook" and entry.extra == {"configs": {"toy": {}}}
+    finally:
+        plugins.unregister_plugin("toy-plugin")
+    with pytest.raises(SoundmatchError, match="unknown backbone 'toy'"):
+        plugins.backbones().get("toy")
+
+
+def test_every_hook_is_documented():
+    docs = (REPO / "docs" / "plugins.md").read_text()
+    hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
+    assert hooks == ["register_adapters", "register_backbones", "register_specs"]
+    for name in hooks:
+        assert getattr(hookspecs, name).__doc__.strip(), name
+        assert f"## {name}(register)" in docs, f"docs/plugins.md has no section for {name}"
