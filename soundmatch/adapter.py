@@ -53,5 +53,5 @@ class SynthAdapter(ABC):
         self.set_patch(patch)
         return self.render(note, velocity)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most adapters hold nothing to release
         """Release the synth (plugin instance, threads). Called once per instance."""

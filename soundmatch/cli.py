@@ -80,9 +80,12 @@ def _human_bytes(n: float) -> str:
 
 
 @cli.command()
-@click.option("--synth", metavar="NAME", help="Synth adapter; renders its default spec. [default: builtin]")
-@click.option("--spec", "spec_name", metavar="NAME|PATH", help="Parameter spec (a file or a registered name).")
-@click.option("--count", type=int, default=10_000, show_default=True, help="Examples in the dataset.")
+@click.option("--synth", metavar="NAME",
+              help="Synth adapter; renders its default spec. [default: builtin]")
+@click.option("--spec", "spec_name", metavar="NAME|PATH",
+              help="Parameter spec (a file or a registered name).")
+@click.option("--count", type=int, default=10_000, show_default=True,
+              help="Examples in the dataset.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder. [default: data/SPEC_NAME]")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
@@ -90,8 +93,8 @@ def _human_bytes(n: float) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--shard", "shard_text", default="0/1", show_default=True, metavar="i/N",
               help="Render only shards with index % N == i (for several processes or machines).")
-@click.option("--shard-size", type=int, default=512, show_default=True,
-              help="Examples per shard file; the unit of resuming.")
+@click.option("--shard-size", type=int, default=None,
+              help="Examples per shard; the unit of resuming. [default: count/32, 32..512]")
 @click.option("--keep-audio", is_flag=True, help="Also store the audio (float16; large).")
 def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, keep_audio):
     """Render a dataset of (parameters, log-mel) pairs from a synth.
@@ -135,7 +138,8 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
         lines.append(("worker crashes", f"{summary.worker_deaths} (their shards were retried)"))
     _print_fields(lines)
     if summary.failed_shards:
-        raise SoundmatchError(f"{summary.failed_shards} shards failed; run the command again to retry them")
+        raise SoundmatchError(
+            f"{summary.failed_shards} shards failed; run the command again to retry them")
     if not summary.complete:
         stderr.print(f"This process's shards ({shard_text}) are done; the dataset is complete "
                       "when the other --shard runs finish.")
@@ -157,7 +161,8 @@ def plugins_command(as_json):
                 detail = f"default spec: {getattr(item.obj, 'default_spec', None) or '-'}"
             elif kind == "spec":
                 detail = str(item.obj)
-            rows.append({"kind": kind, "name": item.name, "package": item.package, "detail": detail})
+            rows.append({"kind": kind, "name": item.name, "package": item.package,
+                         "detail": detail})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -190,15 +195,16 @@ def spec_show(name_or_path):
     r = loaded.render
     stdout.print(f"[bold]{loaded.name}[/]  {loaded.description}")
     stdout.print(f"file: {loaded.source}")
-    stdout.print(f"synth: {loaded.adapter}" + ("" if installed else "  [red](adapter not installed)[/]")
-              + (f"  options: {loaded.options}" if loaded.options else ""))
+    missing = "" if installed else "  [red](adapter not installed)[/]"
+    options = f"  options: {loaded.options}" if loaded.options else ""
+    stdout.print(f"synth: {loaded.adapter}{missing}{options}")
     stdout.print(f"render: note {r.note}, velocity {r.velocity}, {r.duration:g} s "
               f"(note held {r.note_length:g} s), {r.sample_rate} Hz, "
               f"silence below {r.silence_threshold_db:g} dBFS")
     show_synth_names = any(p.synth_name != p.name for p in loaded.parameters)
     table = Table(box=box.SIMPLE_HEAD)
     columns = ["name"] + (["synth name"] if show_synth_names else [])
-    for col in columns + ["range", "default", "distribution"]:
+    for col in [*columns, "range", "default", "distribution"]:
         table.add_column(col, justify="right" if col == "default" else "left", no_wrap=True)
     for p in loaded.parameters:
         names = [p.name] + ([p.synth_name] if show_synth_names else [])

@@ -150,7 +150,8 @@ def completed_shards(root: str | Path) -> set[int]:
     shards = Path(root) / SHARDS
     if not shards.is_dir():
         return set()
-    return {int(p.name) for p in shards.iterdir() if p.name.isdigit() and (p / "meta.json").exists()}
+    return {int(p.name) for p in shards.iterdir()
+            if p.name.isdigit() and (p / "meta.json").exists()}
 
 
 def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], meta: dict) -> bool:
@@ -158,7 +159,8 @@ def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], met
     Returns False if another process completed the same shard first (its copy is kept)."""
     root = Path(root)
     final = shard_path(root, index)
-    tmp = root / SHARDS / f"{_TMP_PREFIX}{index:05d}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = root / SHARDS / f"{_TMP_PREFIX}{index:05d}-{owner}"
     tmp.mkdir(parents=True)
     try:
         for name, array in arrays.items():

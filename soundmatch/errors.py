@@ -1,4 +1,4 @@
-"""The one exception type for a user's mistake: the CLI prints its message as one line, no traceback."""
+"""The one exception type for a user's mistake: the CLI prints it as one line, no traceback."""
 
 
 class SoundmatchError(Exception):

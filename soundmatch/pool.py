@@ -134,14 +134,15 @@ class WorkerPool:
                         tid, task = held
                         attempts[tid] = attempts.get(tid, 0) + 1
                         if attempts[tid] > self.retries:
-                            result.failed[tid] = f"worker died {attempts[tid]} times (exit code {proc.exitcode})"
+                            result.failed[tid] = (f"worker died {attempts[tid]} times "
+                                                  f"(exit code {proc.exitcode})")
                         else:
                             pending.append(held)
                     if result.worker_deaths > self.workers * (self.retries + 2) and not result.done:
                         raise SoundmatchError(
-                            f"worker processes keep dying ({result.worker_deaths} so far, last exit "
-                            f"code {proc.exitcode}) before finishing any task; the synth may crash "
-                            "on load"
+                            f"worker processes keep dying ({result.worker_deaths} so far, last "
+                            f"exit code {proc.exitcode}) before finishing any task; the synth "
+                            "may crash on load"
                         )
                     if pending or busy:
                         workers[next_wid] = self._start(next_wid, events)

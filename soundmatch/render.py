@@ -46,11 +46,17 @@ class RenderSummary:
         return self.rendered / self.seconds if self.seconds > 0 else 0.0
 
 
+def default_shard_size(count: int) -> int:
+    """Shards of 512 for large datasets; at least 32 shards for small ones, so that every worker
+    has work. Depends on the count alone: a resumed render must find the same layout."""
+    return min(512, max(32, -(-count // 32)))
+
+
 def feature_config_for(spec: Spec) -> FeatureConfig:
     return FeatureConfig(sample_rate=spec.render.sample_rate)
 
 
-def make_manifest(spec: Spec, count: int, seed: int = 0, shard_size: int = 512,
+def make_manifest(spec: Spec, count: int, seed: int, shard_size: int,
                   keep_audio: bool = False, features: FeatureConfig | None = None
                   ) -> dataset.Manifest:
     features = features or feature_config_for(spec)
@@ -95,7 +101,9 @@ def render_shard(state: _WorkerState, index: int, progress=None) -> dict:
     n_mels, frames = state.features.shape(spec.render.num_samples)
     params = np.empty((target, len(spec)), dtype=np.float32)
     features = np.empty((target, n_mels, frames), dtype=np.float16)
-    audio = np.empty((target, spec.render.num_samples), dtype=np.float16) if manifest.keep_audio else None
+    audio = None
+    if manifest.keep_audio:
+        audio = np.empty((target, spec.render.num_samples), dtype=np.float16)
     kept = dropped = 0
     started = time.perf_counter()
     while kept < target:
@@ -150,7 +158,7 @@ def _size_on_disk(root: Path) -> int:
 
 
 def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1, seed: int = 0,
-                   shard: tuple[int, int] = (0, 1), shard_size: int = 512,
+                   shard: tuple[int, int] = (0, 1), shard_size: int | None = None,
                    keep_audio: bool = False, features: FeatureConfig | None = None,
                    on_start=None, on_progress=None) -> RenderSummary:
     """Render (or resume) a dataset of ``count`` examples into ``out``.
@@ -160,6 +168,8 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
     """
     if count < 1:
         raise SoundmatchError(f"--count: found {count}, expected at least 1")
+    if shard_size is None:
+        shard_size = default_shard_size(count)
     if shard_size < 1:
         raise SoundmatchError(f"--shard-size: found {shard_size}, expected at least 1")
     root = Path(out)

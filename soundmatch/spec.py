@@ -10,6 +10,7 @@ log-uniform in the synth's units.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -128,7 +129,8 @@ DISTRIBUTIONS = {
     "uniform": "uniform (no arguments)",
     "truncnorm": "truncnorm with mean in [0, 1] and std > 0",
     "beta": "beta with a > 0 and b > 0",
-    "empirical": "empirical with values: [...] (optional jitter) or edges: [...] and weights: [...]",
+    "empirical": "empirical with values: [...] (optional jitter), or edges: [...] and "
+                 "weights: [...]",
 }
 
 
@@ -180,7 +182,7 @@ def _parse_distribution(f: _Fields, key: str) -> Distribution:
     weights = _number_list(d, "weights", min_len=1, lo=0.0, hi=math.inf)
     if len(weights) != len(edges) - 1:
         d.fail("weights", f"found {len(weights)} weights, expected {len(edges) - 1} (one per bin)")
-    if any(b <= a for a, b in zip(edges, edges[1:])):
+    if any(b <= a for a, b in itertools.pairwise(edges)):
         d.fail("edges", "expected strictly increasing values")
     if sum(weights) <= 0:
         d.fail("weights", "expected at least one weight > 0")
@@ -254,7 +256,7 @@ class RenderSettings:
 
     @property
     def num_samples(self) -> int:
-        return int(round(self.duration * self.sample_rate))
+        return round(self.duration * self.sample_rate)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -350,13 +352,14 @@ class Spec:
         return np.array([p.normalise(p.default) for p in self.parameters], dtype=np.float32)
 
     def to_synth(self, normalised) -> dict[str, float]:
-        """A normalised patch -> ``{synth_name: value in synth units}``: what an adapter receives."""
+        """A normalised patch -> ``{synth_name: value in synth units}`` (what adapters get)."""
         u = np.asarray(normalised, dtype=np.float64).reshape(-1)
         if len(u) != len(self.parameters):
             raise SoundmatchError(
                 f"{self.source}: a patch has {len(u)} values, expected {len(self.parameters)}"
             )
-        return {p.synth_name: float(p.denormalise(x)) for p, x in zip(self.parameters, u)}
+        pairs = zip(self.parameters, u, strict=True)
+        return {p.synth_name: float(p.denormalise(x)) for p, x in pairs}
 
     def from_synth(self, patch: Mapping[str, float]) -> np.ndarray:
         """``{synth_name: value}`` -> normalised patch; missing parameters take their default."""

@@ -1,0 +1,115 @@
+"""Render throughput: soundmatch's render job against the bare synth loop, in the same run.
+
+    python benchmarks/render.py [--count 3000] [--repeats 3]
+
+The reference is the plainest code that produces the same examples: a loop that renders a sampled
+patch with the built-in synth and computes its log-mel, in 1 process or in a process pool of all
+cores (startup included, as for soundmatch). soundmatch adds the spec sampling, silence check,
+shard writing (fsync, atomic rename), the crash-tolerant worker pool and progress reporting.
+Figures are medians of the repeats; ratio = soundmatch / bare (1.0 = no overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _bare_init():
+    import torch
+
+    from soundmatch import plugins
+    from soundmatch.features import FeatureConfig
+
+    torch.set_num_threads(1)
+    global _SPEC, _SYNTH, _FEATURES
+    _SPEC = plugins.resolve_spec("builtin")
+    _SYNTH = plugins.create_adapter(_SPEC)
+    _FEATURES = FeatureConfig(sample_rate=_SPEC.render.sample_rate)
+
+
+def _bare_chunk(args):
+    from soundmatch.features import log_mel
+
+    seed, n = args
+    rng = np.random.default_rng(seed)
+    for u in _SPEC.sample(rng, n):
+        log_mel(_SYNTH.render_patch(_SPEC.to_synth(u)), _FEATURES)
+    return n
+
+
+def _noop(_):
+    return None
+
+
+def bare(count: int, workers: int) -> tuple[float, float]:
+    """(end-to-end, steady) examples/s of the bare loop; steady leaves out process startup."""
+    start = time.perf_counter()
+    if workers == 1:
+        _bare_init()
+        steady_start = time.perf_counter()
+        _bare_chunk((0, count))
+    else:
+        chunks = [(i, count // workers) for i in range(workers)]
+        with mp.get_context("spawn").Pool(workers, initializer=_bare_init) as pool:
+            pool.map(_noop, range(workers), chunksize=1)  # every worker is up
+            steady_start = time.perf_counter()
+            pool.map(_bare_chunk, chunks, chunksize=1)
+    end = time.perf_counter()
+    return count / (end - start), count / (end - steady_start)
+
+
+def soundmatch_job(count: int, workers: int) -> tuple[float, float]:
+    """(end-to-end, steady) examples/s of `render_dataset`; steady is measured from the first
+    progress report (all workers up) to the end."""
+    from soundmatch import plugins
+    from soundmatch.render import render_dataset
+
+    spec = plugins.resolve_spec("builtin")
+    first: list[tuple[float, int]] = []
+
+    def on_progress(done):
+        if not first:
+            first.append((time.perf_counter(), done))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = render_dataset(spec, Path(tmp) / "data", count, workers=workers,
+                                 on_progress=on_progress)
+        end = time.perf_counter()
+    assert summary.complete and summary.present == count
+    t1, n1 = first[0]
+    return count / (end - start), (count - n1) / (end - t1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    _bare_init()
+    _bare_chunk((0, 4))  # compile the numba voice once so no run pays for it
+    print(f"built-in synth, {args.count} examples per run, {args.repeats} runs, {cores} cores")
+    print(f"{'workers':>8} | {'bare ex/s':>10} {'soundmatch':>10} {'ratio':>6} | "
+          f"{'steady: bare':>12} {'soundmatch':>10} {'ratio':>6}")
+    for workers in sorted({1, cores}):
+        ref = [bare(args.count, workers) for _ in range(args.repeats)]
+        ours = [soundmatch_job(args.count, workers) for _ in range(args.repeats)]
+        r_e2e, r_steady = (statistics.median(x) for x in zip(*ref, strict=True))
+        o_e2e, o_steady = (statistics.median(x) for x in zip(*ours, strict=True))
+        print(f"{workers:>8} | {r_e2e:>10.1f} {o_e2e:>10.1f} {o_e2e / r_e2e:>6.2f} | "
+              f"{r_steady:>12.1f} {o_steady:>10.1f} {o_steady / r_steady:>6.2f}", flush=True)
+    print("end-to-end includes starting the worker processes; steady leaves it out")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
