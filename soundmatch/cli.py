@@ -57,12 +57,13 @@ def main():
 
 
 class RateColumn(TextColumn):
-    def __init__(self):
+    def __init__(self, unit: str = "ex/s"):
         super().__init__("")
+        self.unit = unit
 
     def render(self, task):
         speed = task.finished_speed or task.speed
-        return f"{speed:,.0f} ex/s" if speed else "… ex/s"
+        return f"{speed:,.0f} {self.unit}" if speed else f"… {self.unit}"
 
 
 def _print_fields(lines: list[tuple[str, str]]) -> None:
@@ -145,6 +146,116 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
                       "when the other --shard runs finish.")
 
 
+# ------------------------------------------------------------------------ train
+
+
+def _parse_config(items: tuple[str, ...]) -> dict:
+    """KEY=VALUE pairs; values are YAML scalars or lists (``depth=4``, ``stride=[10,16]``)."""
+    import yaml
+
+    config = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SoundmatchError(f"--config: found '{item}', expected KEY=VALUE")
+        try:
+            config[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SoundmatchError(f"--config: found '{item}', expected a YAML value") from None
+    return config
+
+
+class TrainReporter:
+    """Rich progress for ``train``: one bar per epoch with samples/s and the running loss."""
+
+    def __init__(self):
+        self.progress = Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), RateColumn("samples/s"),
+                                 TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=stderr)
+        self.task = None
+
+    def start(self, info):
+        if info["resumed_from"]:
+            stderr.print(f"Resuming at epoch {info['resumed_from']}.")
+        stderr.print(
+            f"{info['backbone']}: {info['params']:,} parameters on {info['device']}"
+            + (f" x {info['world']} processes" if info["world"] > 1 else "")
+            + f"; {info['train']:,} training and {info['val']:,} validation examples; "
+            f"lr {info['lr']:g}. Constant predictor: validation MSE {info['baseline']:.4f}.")
+        self.progress.start()
+
+    def batch(self, done, total, loss):
+        if self.task is None:
+            self.task = self.progress.add_task("", total=total, loss="…")
+        self.progress.update(self.task, completed=done, total=total, loss=f"{loss:.4f}")
+
+    def epoch(self, record):
+        self.progress.update(self.task, description=f"epoch {record['epoch']}")
+        self.progress.stop_task(self.task)
+        stderr.print(f"epoch {record['epoch']}: train {record['train_loss']:.4f}  validation "
+                     f"{record['val_loss']:.4f}  ({record['samples_per_s']:,.0f} samples/s, "
+                     f"{record['seconds']:.0f} s)")
+        self.progress.remove_task(self.task)
+        self.task = None
+
+    def close(self):
+        self.progress.stop()
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@click.option("--backbone", default="ast-tiny", show_default=True,
+              help="Backbone name (`soundmatch plugins` lists them).")
+@click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
+              help="Override a backbone setting, e.g. --config depth=4 (repeatable).")
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=float, help="Adam learning rate. [default: the backbone's: 5e-5 for "
+              "ast*, 3e-4 for mlp and cnn]")
+@click.option("--patience", type=click.IntRange(min=1),
+              help="Stop after this many epochs without a better validation loss.")
+@click.option("--time-budget", type=float, metavar="MINUTES",
+              help="Stop after the epoch that uses up this much training time.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder. [default: runs/BACKBONE]")
+@click.option("--device", help="cuda, cuda:1, mps or cpu. [default: the best available]")
+@click.option("--loader-workers", type=click.IntRange(min=0),
+              help="DataLoader worker processes. [default: by device and cores]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the split, the initial weights and the shuffling.")
+def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_budget, out,
+          device, loader_workers, seed):
+    """Train a backbone on a dataset; keeps the best and the last checkpoint.
+
+    Resumable: run the same command again after an interruption and it continues from the last
+    finished epoch. Under torchrun it trains with DDP.
+    """
+    from .train import TrainOptions
+    from .train import train as run_training
+
+    opts = TrainOptions(data=data, out=out or Path("runs") / backbone, backbone=backbone,
+                        config=_parse_config(config_items), epochs=epochs, batch_size=batch_size,
+                        lr=lr, patience=patience, device=device, loader_workers=loader_workers,
+                        seed=seed, time_budget=time_budget)
+    main_rank = os.environ.get("RANK", "0") == "0"
+    reporter = TrainReporter() if main_rank else None
+    try:
+        summary = run_training(opts, reporter)
+    finally:
+        if reporter:
+            reporter.close()
+    if main_rank:
+        _print_fields([
+            ("best validation MSE", f"{summary['best_val_loss']:.4f} (constant predictor "
+                                    f"{summary['baseline_val_loss']:.4f})"),
+            ("epochs", f"{summary['epochs']} (stopped by {summary['stopped_by']}), "
+                       f"{summary['train_seconds']:,.0f} s of training"),
+            ("checkpoints", f"{summary['best']} (best), {summary['last']} (last)"),
+            ("curves", f"{opts.out / 'loss.png'}, {opts.out / 'metrics.jsonl'}"),
+        ])
+
+
 # ------------------------------------------------------------------------ plugins
 
 
@@ -161,6 +272,10 @@ def plugins_command(as_json):
                 detail = f"default spec: {getattr(item.obj, 'default_spec', None) or '-'}"
             elif kind == "spec":
                 detail = str(item.obj)
+            elif kind == "backbone":
+                from .models import count_parameters
+
+                detail = f"{count_parameters(item.name) / 1e6:,.1f}M parameters"
             rows.append({"kind": kind, "name": item.name, "package": item.package,
                          "detail": detail})
     if as_json:
@@ -172,8 +287,6 @@ def plugins_command(as_json):
     for row in rows:
         table.add_row(*(row[c] for c in ("kind", "name", "package", "detail")))
     stdout.print(table)
-    if not any(r["kind"] == "backbone" for r in rows):
-        stdout.print("No backbones installed.")
 
 
 # ------------------------------------------------------------------------ spec

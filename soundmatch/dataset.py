@@ -86,10 +86,12 @@ class Manifest:
             raise SoundmatchError(f"{source}: invalid manifest ({exc})") from None
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader sees the old or the new file, never half."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + path.name)
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -120,7 +122,7 @@ def open_for_writing(root: str | Path, manifest: Manifest) -> None:
             fd = None
         if fd is not None:
             os.close(fd)
-            _write_json_atomic(path, manifest.to_dict())
+            write_text_atomic(path, json.dumps(manifest.to_dict(), indent=2))
             os.unlink(path.with_suffix(".lock"))
             return
         for _ in range(100):  # the other process is writing it right now

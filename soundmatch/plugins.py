@@ -130,10 +130,14 @@ def _registry(kind: str, hook_name: str) -> Registry:
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             package = _providers.get(impl.plugin_name, impl.plugin_name)
 
-            def register(name, obj, *args, _package=package, **extra):
-                if args:
-                    extra["configs"] = args[0]
-                registry.add(name, obj, _package, **extra)
+            def register(name, obj, configs=None, _package=package, **extra):
+                if kind != "backbone":
+                    registry.add(name, obj, _package, **extra)
+                    return
+                # A backbone is registered once per named configuration (timm-style).
+                for config_name, config in (configs or {name: {}}).items():
+                    registry.add(config_name, obj, _package, family=name, config=dict(config),
+                                 **extra)
 
             impl.function(register=register)
         _registries[kind] = registry

@@ -153,7 +153,7 @@ def test_plugins_can_be_registered_at_run_time():
     plugins.register_plugin(Plugin(), name="toy-plugin", package="my notebook")
     try:
         entry = plugins.backbones().entry("toy")
-        assert entry.package == "my notebook" and entry.extra == {"configs": {"toy": {}}}
+        assert entry.package == "my notebook" and entry.extra == {"family": "toy", "config": {}}
     finally:
         plugins.unregister_plugin("toy-plugin")
     with pytest.raises(SoundmatchError, match="unknown backbone 'toy'"):

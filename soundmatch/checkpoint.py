@@ -1,0 +1,102 @@
+"""Self-describing checkpoints: weights plus everything needed to use them (spec, feature settings
+and statistics, backbone name and config, split, history).
+
+Saved atomically (temporary file, fsync, rename) and loaded with ``weights_only=True``: a checkpoint
+is data, and loading one never executes code from it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import SoundmatchError
+from .features import FeatureConfig
+from .models import SoundMatcher, create_model
+from .spec import Spec, spec_from_dict
+
+FORMAT = "soundmatch-checkpoint/1"
+
+
+def save_atomic(payload: dict, path: str | Path) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_payload(path: str | Path) -> dict:
+    """The checkpoint's raw dict; any unreadable or foreign file is one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SoundmatchError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError,
+            OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SoundmatchError(
+            f"{path}: not a readable soundmatch checkpoint (truncated, corrupt or not a "
+            f"checkpoint: {reason[:120]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise SoundmatchError(f"{path}: format: found {found!r}, expected {FORMAT!r} "
+                              "(is it a plain PyTorch file?)")
+    return payload
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: ``model`` is ready for inference (eval mode, CPU)."""
+
+    path: Path
+    model: SoundMatcher
+    spec: Spec
+    features: FeatureConfig
+    backbone: str
+    config: dict
+    payload: dict
+
+    @property
+    def history(self) -> list[dict]:
+        return self.payload.get("history", [])
+
+    @property
+    def split(self) -> dict:
+        return self.payload.get("split", {})
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    payload = load_payload(path)
+    try:
+        spec = spec_from_dict(payload["spec"], source=f"{path} (spec)")
+        features = FeatureConfig.from_dict(payload["features"])
+        backbone, _ = create_model(payload["backbone"], tuple(payload["input_shape"]), len(spec),
+                                   **payload["config"])
+        model = SoundMatcher(backbone)
+        model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint ({exc})") from None
+    model.eval()
+    return Checkpoint(Path(path), model, spec, features, payload["backbone"], payload["config"],
+                      payload)
+
+
+def describe(payload: dict[str, Any]) -> str:
+    return (f"backbone {payload.get('backbone')}, spec {payload.get('spec', {}).get('name')}, "
+            f"epoch {payload.get('epoch')}")

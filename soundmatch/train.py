@@ -1,0 +1,310 @@
+"""``soundmatch train``: from a dataset to a self-describing checkpoint.
+
+Read top to bottom: set up (devices, ranks), split the data, build the model, resume if the run
+folder holds a checkpoint, then train epoch by epoch, validating and checkpointing after each.
+The same code runs on a CPU, one GPU, or many processes under ``torchrun`` (DDP: each rank reads
+its part of the data; rank 0 alone writes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from . import __version__, checkpoint
+from .dataset import DatasetReader, write_text_atomic
+from .errors import SoundmatchError
+from .models import SoundMatcher, create_model, default_lr
+
+SPLIT = (0.8, 0.1, 0.1)
+STATS_SAMPLE = 2048
+
+
+@dataclass
+class TrainOptions:
+    data: Path
+    out: Path
+    backbone: str = "ast-tiny"
+    config: dict = field(default_factory=dict)
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float | None = None
+    patience: int | None = None
+    device: str | None = None
+    loader_workers: int | None = None
+    seed: int = 0
+    time_budget: float | None = None  # minutes of training, checked after each epoch
+
+    def identity(self) -> dict:
+        """What must match for a run folder to be resumed (epochs and budget may grow)."""
+        keep = ("backbone", "config", "batch_size", "lr", "seed")
+        return {k: v for k, v in asdict(self).items() if k in keep}
+
+
+# ------------------------------------------------------------------------ data
+
+
+def split_indices(n: int, seed: int = 0, fractions=SPLIT) -> dict[str, np.ndarray]:
+    """A deterministic train/validation/test split of ``n`` examples."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = round(fractions[0] * n)
+    n_val = round(fractions[1] * n)
+    if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
+        raise SoundmatchError(f"dataset of {n} examples is too small to split "
+                              f"{'/'.join(str(round(f * 100)) for f in fractions)}")
+    return {"train": np.sort(order[:n_train]), "val": np.sort(order[n_train:n_train + n_val]),
+            "test": np.sort(order[n_train + n_val:])}
+
+
+class Examples(Dataset):
+    """(features, params) as float32 tensors for some examples, read through memory maps."""
+
+    def __init__(self, reader: DatasetReader, indices: np.ndarray):
+        self.reader, self.indices = reader, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        features, params = self.reader[int(self.indices[i])]
+        return torch.from_numpy(features.astype(np.float32)), torch.from_numpy(np.array(params))
+
+
+def feature_stats(reader: DatasetReader, indices: np.ndarray) -> tuple[float, float]:
+    """Mean and std of the log-mel over a fixed sample of training examples."""
+    sample = indices[np.linspace(0, len(indices) - 1, min(STATS_SAMPLE, len(indices))).astype(int)]
+    values = np.stack([reader[int(i)][0].astype(np.float32) for i in sample])
+    return float(values.mean()), float(values.std() + 1e-6)
+
+
+# ------------------------------------------------------------------------ devices and ranks
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(device: str | None) -> Runtime:
+    """Pick the device (CUDA, then MPS, then CPU) and join the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device:
+        dev = torch.device(device)
+    elif torch.cuda.is_available():
+        dev = torch.device("cuda", local_rank)
+    elif torch.backends.mps.is_available():
+        dev = torch.device("mps")
+    else:
+        dev = torch.device("cpu")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SoundmatchError(f"--device: found '{device}', but CUDA is not available here")
+        torch.cuda.set_device(dev)
+    if world > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        return Runtime(dev, dist.get_rank(), dist.get_world_size())
+    return Runtime(dev)
+
+
+def _all_sum(values: list[float], rt: Runtime) -> list[float]:
+    if rt.world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=rt.device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """A hash of the trainable weights (not of running statistics, which DDP does not sync)."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        h.update(name.encode())
+        h.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------ the loop
+
+
+def train(opts: TrainOptions, reporter=None) -> dict:
+    """Train (or resume) a run; returns the run summary. ``reporter`` (rank 0 only) gets
+    ``start(info)``, ``batch(done, total, loss)``, ``epoch(record)`` calls for progress display."""
+    rt = setup_runtime(opts.device)
+    torch.manual_seed(opts.seed)
+    out = Path(opts.out)
+
+    # Data: a deterministic split; statistics from the training part only.
+    reader = DatasetReader(opts.data)
+    split = split_indices(len(reader), opts.seed)
+    mean, std = feature_stats(reader, split["train"])
+    params = reader.params()
+    baseline = float(((params[split["val"]] - params[split["train"]].mean(0)) ** 2).mean())
+    input_shape = reader.feature_config.shape(reader.spec.render.num_samples)
+
+    # Model and optimiser.
+    backbone, config = create_model(opts.backbone, input_shape, len(reader.spec), **opts.config)
+    model = SoundMatcher(backbone, mean, std).to(rt.device)
+    lr = opts.lr if opts.lr is not None else default_lr(opts.backbone)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    # Resume from the run folder's last checkpoint, if any.
+    history: list[dict] = []
+    start_epoch, best = 0, math.inf
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if last_path.exists():
+        state = checkpoint.load_payload(last_path)
+        if state.get("run") != opts.identity() or state.get("dataset_key") != reader.manifest.key():
+            raise SoundmatchError(
+                f"{out}: holds a different run ({checkpoint.describe(state)}); "
+                "use the same options to resume it, or another --out")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        history, start_epoch = state["history"], state["epoch"] + 1
+        best = min((h["val_loss"] for h in history), default=math.inf)
+    elif rt.main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    net = DistributedDataParallel(model) if rt.world > 1 else model
+    sampler = DistributedSampler(Examples(reader, split["train"]), num_replicas=rt.world,
+                                 rank=rt.rank, shuffle=True, seed=opts.seed, drop_last=True)
+    workers = _loader_workers(opts.loader_workers, rt.device)
+    loader = DataLoader(sampler.dataset, batch_size=opts.batch_size, sampler=sampler,
+                        num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=rt.device.type == "cuda", drop_last=True)
+    if len(loader) == 0:
+        raise SoundmatchError(f"--batch-size {opts.batch_size} is larger than the training split "
+                              f"({len(split['train'])} examples per rank)")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda")
+
+    base = {"format": checkpoint.FORMAT, "soundmatch_version": __version__,
+            "backbone": opts.backbone, "config": config, "spec": reader.manifest.spec,
+            "features": reader.manifest.features, "input_shape": list(input_shape),
+            "feature_stats": {"mean": mean, "std": std},
+            "split": {"seed": opts.seed, "fractions": list(SPLIT), "count": len(reader),
+                      "dataset": str(opts.data)},
+            "dataset_key": reader.manifest.key(), "run": opts.identity()}
+    if reporter and rt.main:
+        size = sum(p.numel() for p in model.parameters())
+        reporter.start({"backbone": opts.backbone, "params": size,
+                        "device": str(rt.device), "world": rt.world, "train": len(split["train"]),
+                        "val": len(split["val"]), "baseline": baseline, "resumed_from": start_epoch,
+                        "lr": lr})
+
+    spent = sum(h["seconds"] for h in history)
+    stop_reason = "epochs"
+    for epoch in range(start_epoch, opts.epochs):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        net.train()
+        total, count = 0.0, 0
+        for step, (x, y) in enumerate(loader):
+            x, y = x.to(rt.device, non_blocking=True), y.to(rt.device, non_blocking=True)
+            with autocast:
+                loss = torch.nn.functional.mse_loss(net(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(x), count + len(x)
+            if reporter and rt.main:
+                reporter.batch((step + 1) * len(x) * rt.world, len(loader) * len(x) * rt.world,
+                               total / count)
+        total, count = _all_sum([total, count], rt)
+        val_loss = evaluate_loss(model, reader, split["val"], rt, opts.batch_size)
+        seconds = time.perf_counter() - started
+        spent += seconds
+        record = {"epoch": epoch, "train_loss": total / count, "val_loss": val_loss,
+                  "baseline_val_loss": baseline, "lr": lr, "seconds": round(seconds, 3),
+                  "samples_per_s": round(count / seconds, 1)}
+        history.append(record)
+        improved = val_loss < best
+        best = min(best, val_loss)
+        if rt.main:
+            state = {**base, "model": model.state_dict(), "epoch": epoch, "history": history}
+            if improved:
+                checkpoint.save_atomic(state, best_path)
+            checkpoint.save_atomic({**state, "optimizer": optimizer.state_dict(),
+                                    "rng": torch.get_rng_state()}, last_path)
+            # Rewritten whole from the checkpoint's history, so it never disagrees with it.
+            write_text_atomic(out / "metrics.jsonl",
+                              "".join(json.dumps(h) + "\n" for h in history))
+            if reporter:
+                reporter.epoch(record)
+        if opts.patience is not None and _epochs_since_best(history) >= opts.patience:
+            stop_reason = "patience"
+            break
+        if opts.time_budget is not None and spent >= opts.time_budget * 60:
+            stop_reason = "time budget"
+            break
+
+    hashes = _gather_hashes(model, rt)
+    summary = {"best_val_loss": best, "baseline_val_loss": baseline, "epochs": len(history),
+               "stopped_by": stop_reason, "best": str(best_path), "last": str(last_path),
+               "train_seconds": round(spent, 1), "replica_weight_hashes": hashes}
+    if rt.main:
+        from .plots import plot_history
+
+        plot_history(history, out / "loss.png", title=f"{opts.backbone} on {opts.data}")
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    if rt.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.ndarray,
+                  rt: Runtime, batch_size: int) -> float:
+    """Mean squared error over ``indices``; each rank takes every world-th example, exactly."""
+    model.eval()
+    part = Examples(reader, indices[rt.rank::rt.world])
+    total, count = 0.0, 0
+    for x, y in DataLoader(part, batch_size=batch_size):
+        x, y = x.to(rt.device), y.to(rt.device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda"):
+            pred = model(x).float()
+        total += float(((pred - y) ** 2).mean(dim=1).sum())
+        count += len(x)
+    total, count = _all_sum([total, count], rt)
+    return total / count
+
+
+def _epochs_since_best(history: list[dict]) -> int:
+    losses = [h["val_loss"] for h in history]
+    return len(losses) - 1 - int(np.argmin(losses))
+
+
+def _loader_workers(requested: int | None, device: torch.device) -> int:
+    if requested is not None:
+        return requested
+    cores = os.cpu_count() or 1
+    # On a small CPU box the training math needs every core; on a GPU box, feed it.
+    return min(8, cores // 2) if device.type == "cuda" else max(0, min(4, cores - 2))
+
+
+def _gather_hashes(model: torch.nn.Module, rt: Runtime) -> list[str]:
+    mine = weights_hash(model)
+    if rt.world == 1:
+        return [mine]
+    gathered: list[str] = [""] * rt.world
+    dist.all_gather_object(gathered, mine)
+    return gathered
