@@ -108,8 +108,8 @@ def bench_reader(data: Path | None, batch: int, workers: int) -> None:
             render_dataset(plugins.resolve_spec("builtin"), data, 2048, workers=2)
         reader = DatasetReader(data)
         examples = Examples(reader, torch.arange(len(reader)).numpy())
-        loader = DataLoader(examples, batch_size=batch, num_workers=workers,
-                            sampler=RandomSampler(examples, generator=torch.Generator().manual_seed(0)))
+        shuffled = RandomSampler(examples, generator=torch.Generator().manual_seed(0))
+        loader = DataLoader(examples, batch_size=batch, num_workers=workers, sampler=shuffled)
         rates = []
         for _ in range(3):
             start, n = time.perf_counter(), 0

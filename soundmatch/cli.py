@@ -97,7 +97,10 @@ def _human_bytes(n: float) -> str:
 @click.option("--shard-size", type=int, default=None,
               help="Examples per shard; the unit of resuming. [default: count/32, 32..512]")
 @click.option("--keep-audio", is_flag=True, help="Also store the audio (float16; large).")
-def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, keep_audio):
+@click.option("--no-check", is_flag=True,
+              help="Skip the check that every parameter reaches the audio (noted in the manifest).")
+def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, keep_audio,
+           no_check):
     """Render a dataset of (parameters, log-mel) pairs from a synth.
 
     Resumable: run the same command again after an interruption and it continues where it stopped.
@@ -107,6 +110,10 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
     spec = plugins.resolve_spec(synth, spec_name)
     shard = parse_shard(shard_text)
     out = out or Path("data") / spec.name
+    if no_check:
+        stderr.print("Skipping the parameter check (--no-check); the manifest says so.")
+    else:
+        _run_check(spec, patches=2, quiet=True)
     columns = (TextColumn("[bold]render[/] {task.description}"), BarColumn(),
                MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
@@ -122,7 +129,7 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
 
         summary = render_dataset(
             spec, out, count, workers=workers, seed=seed, shard=shard, shard_size=shard_size,
-            keep_audio=keep_audio, on_start=on_start,
+            keep_audio=keep_audio, checked=not no_check, on_start=on_start,
             on_progress=lambda n: bar.update(task, completed=n),
         )
     dropped_pct = 100 * summary.dropped / max(1, summary.dropped + summary.rendered)
@@ -326,6 +333,45 @@ def spec_show(name_or_path):
         table.add_row(*names, f"{p.min:g} .. {p.max:g}{unit}{log}", f"{p.default:g}",
                       _describe_distribution(p.distribution))
     stdout.print(table)
+
+
+@spec.command("check")
+@click.option("--synth", metavar="NAME", help="Synth adapter; checks its default spec.")
+@click.option("--spec", "spec_name", metavar="NAME|PATH", help="Parameter spec.")
+@click.option("--patches", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Patches to test each parameter in: the defaults and sampled ones.")
+def spec_check(synth, spec_name, patches):
+    """Check that every parameter holds its value through a render and audibly changes the sound.
+
+    Exits with status 1, naming the failing parameters and the likely cause, if any fails.
+    """
+    spec = plugins.resolve_spec(synth, spec_name)
+    _run_check(spec, patches=patches, quiet=False)
+
+
+def _run_check(spec, patches: int, quiet: bool) -> None:
+    """Run the parameter check; print the table (always when something fails) and raise."""
+    from .check import check_spec, failure_message
+
+    with stderr.status(f"Checking the {len(spec)} parameters of {spec.name}…"):
+        results = check_spec(spec, patches=patches)
+    failed = [r for r in results if not r.passed]
+    if failed or not quiet:
+        table = Table(box=box.SIMPLE_HEAD, title=f"spec check: {spec.name}")
+        table.add_column("parameter", no_wrap=True)
+        table.add_column("holds value")
+        table.add_column("effect", justify="right")
+        table.add_column("verdict", no_wrap=True)
+        table.add_column("details")
+        for r in results:
+            table.add_row(r.name, "yes" if r.holds else "no", f"{r.distance:.3f}", r.verdict,
+                          "" if r.passed else r.detail, style="" if r.passed else "red")
+        (stderr if quiet else stdout).print(table)
+    if failed:
+        hint = " (render --no-check skips this check)" if quiet else ""
+        raise SoundmatchError(failure_message(spec, results) + hint)
+    if not quiet:
+        stdout.print(f"All {len(results)} parameters hold their values and change the sound.")
 
 
 def _describe_distribution(dist) -> str:

@@ -49,6 +49,7 @@ class Manifest:
     shard_size: int
     seed: int
     keep_audio: bool = False
+    check: str = "passed"  # or "skipped" (render --no-check); informative, not part of the key
 
     @property
     def num_shards(self) -> int:
@@ -59,12 +60,13 @@ class Manifest:
         return min(self.shard_size, self.count - index * self.shard_size)
 
     def key(self) -> str:
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        identity = {k: v for k, v in self.to_dict().items() if k != "check"}
+        text = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "count": self.count, "shard_size": self.shard_size,
-                "seed": self.seed, "keep_audio": self.keep_audio,
+                "seed": self.seed, "keep_audio": self.keep_audio, "check": self.check,
                 "features": self.features, "spec": self.spec}
 
     def load_spec(self, source: str) -> Spec:
@@ -81,7 +83,8 @@ class Manifest:
         try:
             return cls(spec=data["spec"], features=data["features"], count=int(data["count"]),
                        shard_size=int(data["shard_size"]), seed=int(data["seed"]),
-                       keep_audio=bool(data.get("keep_audio", False)))
+                       keep_audio=bool(data.get("keep_audio", False)),
+                       check=str(data.get("check", "passed")))
         except (KeyError, TypeError, ValueError) as exc:
             raise SoundmatchError(f"{source}: invalid manifest ({exc})") from None
 

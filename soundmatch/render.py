@@ -57,8 +57,8 @@ def feature_config_for(spec: Spec) -> FeatureConfig:
 
 
 def make_manifest(spec: Spec, count: int, seed: int, shard_size: int,
-                  keep_audio: bool = False, features: FeatureConfig | None = None
-                  ) -> dataset.Manifest:
+                  keep_audio: bool = False, features: FeatureConfig | None = None,
+                  checked: bool = True) -> dataset.Manifest:
     features = features or feature_config_for(spec)
     if features.sample_rate != spec.render.sample_rate:
         raise SoundmatchError(
@@ -66,7 +66,8 @@ def make_manifest(spec: Spec, count: int, seed: int, shard_size: int,
             f"render.sample_rate {spec.render.sample_rate}"
         )
     return dataset.Manifest(spec=spec.to_dict(), features=features.to_dict(), count=count,
-                            shard_size=shard_size, seed=seed, keep_audio=keep_audio)
+                            shard_size=shard_size, seed=seed, keep_audio=keep_audio,
+                            check="passed" if checked else "skipped")
 
 
 # ------------------------------------------------------------------------ worker side
@@ -160,7 +161,7 @@ def _size_on_disk(root: Path) -> int:
 def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1, seed: int = 0,
                    shard: tuple[int, int] = (0, 1), shard_size: int | None = None,
                    keep_audio: bool = False, features: FeatureConfig | None = None,
-                   on_start=None, on_progress=None) -> RenderSummary:
+                   checked: bool = True, on_start=None, on_progress=None) -> RenderSummary:
     """Render (or resume) a dataset of ``count`` examples into ``out``.
 
     ``on_start(total_to_render, already_present)`` and ``on_progress(done_now)`` let a caller show
@@ -173,7 +174,7 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
     if shard_size < 1:
         raise SoundmatchError(f"--shard-size: found {shard_size}, expected at least 1")
     root = Path(out)
-    manifest = make_manifest(spec, count, seed, shard_size, keep_audio, features)
+    manifest = make_manifest(spec, count, seed, shard_size, keep_audio, features, checked)
     dataset.open_for_writing(root, manifest)
     dataset.remove_stale_temporaries(root)
     mine = [i for i in range(manifest.num_shards) if i % shard[1] == shard[0]]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from soundmatch.cli import cli
 from soundmatch.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +66,25 @@ def run_soundmatch(*args, env=None, timeout=300, **kwargs) -> subprocess.Complet
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(soundmatch_command(*args), capture_output=True, text=True,
                           env=full_env, timeout=timeout, **kwargs)
+
+
+def make_distribution(root: Path, dist: str, module: str, source: str | Path) -> None:
+    """Lay out an installed distribution (a module, or a copy of a package folder, and a dist-info
+    with an entry point) under root, as pip would in site-packages."""
+    if isinstance(source, Path):
+        shutil.copytree(source, root / module)
+    else:
+        (root / module).mkdir(parents=True)
+        (root / module / "__init__.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[soundmatch]\n{module} = {module}\n")
+
+
+@pytest.fixture()
+def sine_env(tmp_path):
+    """The environment of a machine where the test plugin package is installed."""
+    site = tmp_path / "site"
+    make_distribution(site, "sine-soundmatch", "sine_soundmatch", FIXTURES / "sine_soundmatch")
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}

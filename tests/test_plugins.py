@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -13,86 +11,7 @@ from soundmatch import hookspecs, plugins
 from soundmatch.dataset import DatasetReader
 from soundmatch.errors import SoundmatchError
 
-from .conftest import REPO, run_soundmatch
-
-SINE_PLUGIN = '''
-from pathlib import Path
-
-import numpy as np
-import yaml
-
-from soundmatch import hookimpl
-from soundmatch.adapter import SynthAdapter
-
-
-class SineSynth(SynthAdapter):
-    """A third-party synth: one sine with a pitch ratio and a gain."""
-
-    default_spec = "sine-2"
-
-    def __init__(self, spec):
-        super().__init__(spec)
-        self._patch = {"ratio": 1.0, "gain": 0.5}
-
-    def set_patch(self, patch):
-        self._patch.update(patch)
-
-    def get_patch(self):
-        return dict(self._patch)
-
-    def render(self, note=None, velocity=None):
-        r = self.spec.render
-        note = r.note if note is None else note
-        t = np.arange(r.num_samples) / r.sample_rate
-        hz = 440.0 * 2 ** ((note - 69) / 12) * self._patch["ratio"]
-        return (self._patch["gain"] * np.sin(2 * np.pi * hz * t) * (t < r.note_length)).astype(
-            np.float32)
-
-    def save_preset(self, path):
-        Path(path).write_text(yaml.safe_dump(self._patch))
-        return Path(path)
-
-
-@hookimpl
-def register_adapters(register):
-    register("sine", SineSynth)
-
-
-@hookimpl
-def register_specs(register):
-    register("sine-2", Path(__file__).with_name("sine-2.yaml"))
-'''
-
-SINE_SPEC = """
-name: sine-2
-synth: {adapter: sine}
-render: {sample_rate: 16000, duration: 1.0, note_length: 0.5}
-parameters:
-  - {name: ratio, min: 0.5, max: 2.0, scale: log, default: 1.0}
-  - {name: gain, min: 0.01, max: 1.0, default: 0.5}
-"""
-
-
-def make_distribution(root: Path, dist: str, module: str, source: str, files=None) -> None:
-    """Lay out an installed distribution (module + dist-info with an entry point) under root,
-    as pip would in site-packages."""
-    pkg = root / module
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(textwrap.dedent(source))
-    for name, text in (files or {}).items():
-        (pkg / name).write_text(text)
-    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[soundmatch]\n{module} = {module}\n")
-
-
-@pytest.fixture()
-def sine_env(tmp_path):
-    site = tmp_path / "site"
-    make_distribution(site, "sine-soundmatch", "sine_soundmatch", SINE_PLUGIN,
-                      {"sine-2.yaml": SINE_SPEC})
-    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+from .conftest import REPO, make_distribution, run_soundmatch
 
 
 def test_plugins_lists_builtin_and_third_party_with_their_packages(sine_env):

@@ -1,0 +1,102 @@
+"""``soundmatch spec check``: prove that every parameter of a spec reaches the synth's audio.
+
+Some hosts and plugins silently drop parameter values when a note is rendered (pedalboard issue
+#339: Massive reset to its defaults on every MIDI render), which makes every render of a dataset
+sound the same. For each parameter this sets it to its minimum and maximum in a few patches (the
+defaults and some sampled ones), renders, and checks that
+
+- the synth still holds the value after the render (read back through the adapter), and
+- moving it across its range changes the audio (mean absolute log-mel difference) in at least one
+  of those patches: a parameter can be silent in one patch (osc 2 pitch with osc 2 muted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import plugins
+from .features import FeatureConfig, log_mel
+from .spec import Spec
+
+AUDIBLE_THRESHOLD = 0.05  # mean |log-mel difference|; the weakest builtin parameter gives ~0.2
+VALUE_TOLERANCE = 0.01    # of the parameter's range: plugins quantise what they store
+
+OK = "ok"
+REJECTED = "value not taken: wrong plugin parameter name or range"
+RESET = "value reset by the host on render"
+SILENT = "no audible effect in this base preset"
+
+
+@dataclass
+class ParameterCheck:
+    name: str
+    holds: bool
+    distance: float
+    verdict: str
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == OK
+
+
+def _held(spec: Spec, index: int, patch: dict, read: dict) -> bool:
+    p = spec.parameters[index]
+    value = read.get(p.synth_name)
+    tolerance = VALUE_TOLERANCE * (p.max - p.min)
+    return value is not None and abs(value - patch[p.synth_name]) <= tolerance
+
+
+def check_spec(spec: Spec, adapter=None, patches: int = 3, seed: int = 0,
+               threshold: float = AUDIBLE_THRESHOLD) -> list[ParameterCheck]:
+    """Check every parameter of ``spec`` on ``adapter`` (built from the spec if not given), in the
+    default patch and ``patches - 1`` sampled ones."""
+    adapter = adapter or plugins.create_adapter(spec)
+    features = FeatureConfig(sample_rate=spec.render.sample_rate)
+    contexts = [spec.defaults()]
+    if patches > 1:
+        contexts += list(spec.sample(np.random.default_rng(seed), patches - 1))
+    results = []
+    for i, p in enumerate(spec.parameters):
+        held_before = held_after = True
+        distance, detail = 0.0, ""
+        for context in contexts:
+            mels = []
+            for end in (0.0, 1.0):
+                u = np.array(context, dtype=np.float32)
+                u[i] = end
+                patch = spec.to_synth(u)
+                adapter.set_patch(patch)
+                before = adapter.get_patch()
+                audio = adapter.render()
+                after = adapter.get_patch()
+                if not _held(spec, i, patch, before):
+                    held_before = False
+                    detail = f"set {patch[p.synth_name]:g}, synth holds {before.get(p.synth_name)}"
+                elif not _held(spec, i, patch, after):
+                    held_after = False
+                    detail = (f"set {patch[p.synth_name]:g}, after the render the synth holds "
+                              f"{after.get(p.synth_name)}")
+                mels.append(log_mel(audio, features))
+            distance = max(distance, float((mels[0] - mels[1]).abs().mean()))
+        if not held_before:
+            verdict = REJECTED
+        elif not held_after:
+            verdict = RESET
+        elif distance < threshold:
+            verdict = SILENT
+            detail = f"distance {distance:.3f} < {threshold:g} in {len(contexts)} patches"
+        else:
+            verdict = OK
+        results.append(ParameterCheck(p.name, held_before and held_after, distance, verdict,
+                                      detail))
+    return results
+
+
+def failure_message(spec: Spec, results: list[ParameterCheck]) -> str:
+    failed = [r for r in results if not r.passed]
+    listed = "; ".join(f"{r.name} ({r.verdict})" for r in failed)
+    return (f"{spec.source}: spec check failed for {len(failed)} of {len(results)} parameters: "
+            f"{listed}")
