@@ -25,6 +25,7 @@ class SynthAdapter(ABC):
     """
 
     default_spec: ClassVar[str | None] = None
+    preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -46,6 +47,10 @@ class SynthAdapter(ABC):
     @abstractmethod
     def save_preset(self, path: str | Path) -> Path:
         """Write the current patch as a preset the synth can open; returns the path written."""
+
+    def parameter_names(self) -> set[str]:
+        """The synth's own parameter names; a spec fits this synth if it uses only these."""
+        return set(self.get_patch())
 
     def render_patch(
         self, patch: Mapping[str, float], note: int | None = None, velocity: int | None = None

@@ -263,6 +263,115 @@ def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_b
         ])
 
 
+# ------------------------------------------------------------------------ evaluate
+
+
+@cli.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@click.option("--split", type=click.Choice(["test", "val", "train", "all"]), default="test",
+              show_default=True, help="Which examples: the checkpoints' split, or all.")
+@click.option("--count", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="At most this many examples of the split.")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="all cores", help="Render processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path),
+              help="Write an HTML page with audio and spectrograms of some examples here.")
+def evaluate(checkpoints, data, split, count, workers, as_json, report):
+    """Score checkpoints on a dataset: parameter MSE, spectral convergence and spectral distance
+    between the renders of the true and the predicted patches (the paper's Table 2)."""
+    from .evaluate import evaluate as run_evaluation
+    from .evaluate import write_report
+
+    columns = (TextColumn("[bold]evaluate[/]"), BarColumn(), MofNCompleteColumn(),
+               RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=stderr) as bar:
+        task = bar.add_task("", total=None)
+        scores, details = run_evaluation(
+            checkpoints, data, split=split, count=count, workers=workers,
+            on_start=lambda n: bar.update(task, total=n),
+            on_progress=lambda n: bar.update(task, completed=n))
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in scores], indent=2))
+    else:
+        table = Table(title=f"{scores[0].count} {split} examples of {data}", box=box.SIMPLE_HEAD)
+        table.add_column("")
+        for s in scores:
+            table.add_column(f"{s.name}\n({s.backbone})", justify="right")
+        table.add_row("parameter MSE", *(f"{s.mse:.4f}" for s in scores))
+        table.add_row("SC (mean)", *(f"{s.sc:.3f}" for s in scores))
+        table.add_row("SC (median)", *(f"{s.sc_median:.3f}" for s in scores))
+        table.add_row("spectral distance", *(f"{s.distance:.3f}" for s in scores))
+        table.add_section()
+        for p in scores[0].per_parameter_mse:
+            table.add_row(f"MSE {p}", *(f"{s.per_parameter_mse[p]:.4f}" for s in scores))
+        stdout.print(table)
+    if report:
+        page = write_report(report, scores, details)
+        stderr.print(f"Report: {page}")
+
+
+# ------------------------------------------------------------------------ match
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--checkpoint", type=click.Path(path_type=Path),
+              help="Model to use. [default: the shipped model for the built-in synth]")
+@click.option("--synth", metavar="NAME", help="Synth to play the match on; must fit the "
+              "checkpoint's spec. [default: the checkpoint's]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("matches"),
+              show_default=True, help="Folder for the results.")
+@click.option("--note", type=click.IntRange(0, 127), help="MIDI note to play the match at. "
+              "[default: the input's detected pitch, else the spec's note]")
+@click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Improve the network's guess with a search of N renders.")
+def match(inputs, checkpoint, synth, out, note, refine):
+    """Set the synth's parameters so that it plays each input sound.
+
+    Writes, per input: the matched audio, the parameters (YAML, synth units), a preset for the
+    synth, and a PNG comparing the spectrograms.
+    """
+    from .matcher import Matcher
+
+    matcher = Matcher.load(checkpoint, synth)
+    failures = 0
+    for path in inputs:
+        try:
+            with stderr.status(f"Matching {path}…") as status:
+                def on_render(n, best, _path=path, _status=status):
+                    _status.update(f"Refining {_path}: {n}/{refine} renders, distance {best:.4f}")
+
+                result = matcher.match(path, note=note, refine=refine, on_render=on_render)
+                paths = matcher.save(result, out)
+        except SoundmatchError as exc:
+            stderr.print(f"Error: {exc}")
+            failures += 1
+            continue
+        _print_match(matcher, result, paths)
+    if failures:
+        raise SoundmatchError(f"{failures} of {len(inputs)} inputs could not be matched")
+
+
+def _print_match(matcher, result, paths) -> None:
+    pitch = (f"note {result.note}" if result.pitched
+             else f"no pitch detected, played at the spec's note {result.note}")
+    table = Table(title=f"{result.source} ({pitch})", box=box.SIMPLE_HEAD)
+    for col in ("parameter", "value", "unit"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for p in matcher.spec.parameters:
+        table.add_row(p.name, f"{result.patch[p.name]:.4g}", p.unit)
+    stdout.print(table)
+    s = result.scores
+    line = f"spectral distance {s['spectral_distance']:.4f}, SC {s['spectral_convergence']:.3f}"
+    if "distance_before_refine" in s:
+        line += (f" (refined from {s['distance_before_refine']:.4f} in "
+                 f"{int(s['renders'])} renders)")
+    stdout.print(line)
+    stdout.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 # ------------------------------------------------------------------------ plugins
 
 

@@ -10,6 +10,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
+def plot_comparison(target, matched, path: str | Path, title: str = "") -> Path:
+    """Log-mel spectrograms of a target and its match, side by side on one colour scale."""
+    low = min(target.min(), matched.min())
+    high = max(target.max(), matched.max())
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), dpi=100, sharey=True, layout="constrained")
+    for ax, mel, name in ((axes[0], target, "input"), (axes[1], matched, "match")):
+        # 18 natural-log units of power = 80 dB of range
+        image = ax.imshow(mel, origin="lower", aspect="auto", vmin=max(low, high - 18), vmax=high,
+                          cmap="magma")
+        ax.set_title(name)
+        ax.set_xlabel("frame")
+    axes[0].set_ylabel("mel bin")
+    fig.colorbar(image, ax=axes, label="log power")
+    fig.suptitle(title)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path:
     """Training and validation loss per epoch, with the constant-predictor baseline."""
     epochs = [h["epoch"] for h in history]

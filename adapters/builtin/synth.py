@@ -54,6 +54,7 @@ class BuiltinSynth(SynthAdapter):
     """Deterministic: the same patch and note always give the same samples (the noise is seeded)."""
 
     default_spec = "builtin-16"
+    preset_suffix = ".yaml"
 
     def __init__(self, spec: Spec):
         super().__init__(spec)

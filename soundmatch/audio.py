@@ -1,0 +1,92 @@
+"""Reading user audio into what a model expects: any format pedalboard reads (wav, flac, mp3, ogg,
+aiff), any rate and channel count -> mono float32 at the spec's rate, leading silence trimmed,
+fitted to the spec's duration. Every problem with a file is one clear error naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+from pedalboard.io import AudioFile
+
+from .errors import SoundmatchError
+
+MIN_SECONDS = 0.02
+SILENCE_DB = -60.0
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """(channels, samples) float32 and the file's sample rate."""
+    path = Path(path)
+    if not path.exists():
+        raise SoundmatchError(f"{path}: no such file")
+    try:
+        with AudioFile(str(path)) as f:
+            audio, rate = f.read(f.frames), int(f.samplerate)
+    except Exception as exc:  # pedalboard raises several types for unreadable input
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SoundmatchError(f"{path}: cannot read audio ({reason[:120]}); expected wav, flac, "
+                              "mp3, ogg or aiff") from None
+    return np.asarray(audio, dtype=np.float32), rate
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    return audio.mean(axis=0) if audio.ndim == 2 else audio
+
+
+def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return audio.astype(np.float32, copy=False)
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), rate, target).numpy()
+
+
+def peak_db(audio: np.ndarray) -> float:
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    return 20 * np.log10(peak) if peak > 0 else -np.inf
+
+
+def trim_leading_silence(audio: np.ndarray, rate: int,
+                         threshold_db: float = SILENCE_DB) -> np.ndarray:
+    """Drop what comes before the first sample within ``threshold_db`` of the peak, less 5 ms, so a
+    sound that starts late is matched from its onset, like the synth's notes."""
+    level = np.max(np.abs(audio)) * 10 ** (threshold_db / 20)
+    onset = int(np.argmax(np.abs(audio) > level))
+    return audio[max(0, onset - int(0.005 * rate)):]
+
+
+def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
+    if len(audio) >= samples:
+        return audio[:samples]
+    return np.pad(audio, (0, samples - len(audio)))
+
+
+def prepare(audio: np.ndarray, rate: int, target_rate: int, samples: int,
+            source: str = "input") -> np.ndarray:
+    """Mono, resampled, leading silence trimmed, fitted to ``samples``: ready for features."""
+    mono = to_mono(np.asarray(audio, dtype=np.float32))
+    if len(mono) == 0:
+        raise SoundmatchError(f"{source}: empty audio (no samples)")
+    if len(mono) < MIN_SECONDS * rate:
+        raise SoundmatchError(f"{source}: {1000 * len(mono) / rate:.1f} ms of audio; "
+                              f"expected at least {1000 * MIN_SECONDS:.0f} ms")
+    if not np.all(np.isfinite(mono)):
+        raise SoundmatchError(f"{source}: audio contains NaN or infinite samples")
+    if peak_db(mono) < SILENCE_DB:
+        raise SoundmatchError(f"{source}: silent (peak {peak_db(mono):.0f} dBFS, below "
+                              f"{SILENCE_DB:.0f} dBFS)")
+    mono = trim_leading_silence(resample(mono, rate, target_rate), target_rate)
+    return fit_length(mono, samples).astype(np.float32)
+
+
+def load(path: str | Path, target_rate: int, samples: int) -> np.ndarray:
+    audio, rate = read_audio(path)
+    return prepare(audio, rate, target_rate, samples, source=str(path))
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
+    audio = np.asarray(audio, dtype=np.float32)
+    with AudioFile(str(path), "w", rate, 1 if audio.ndim == 1 else audio.shape[0]) as f:
+        f.write(audio[None, :] if audio.ndim == 1 else audio)
+    return Path(path)

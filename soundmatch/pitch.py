@@ -1,0 +1,74 @@
+"""Pitch detection for matching at the input's note (YIN: de Cheveigné and Kawahara, 2002).
+
+The synth renders a MIDI note, so what matters is the nearest note and whether there is one at all:
+noise, drums and most consonants have none, and then the spec's note is used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FMIN, FMAX = 30.0, 2000.0
+THRESHOLD = 0.15      # YIN's aperiodicity threshold
+MIN_VOICED = 0.3      # fraction of frames that must be periodic for a sound to count as pitched
+
+
+def detect_f0(audio: np.ndarray, rate: int, seconds: float = 1.0) -> float | None:
+    """Median fundamental (Hz) over the periodic frames of the first ``seconds``, or None."""
+    x = np.asarray(audio[: int(seconds * rate)], dtype=np.float64)
+    frame = int(2 * rate / FMIN) // 2 * 2
+    hop = frame // 4
+    tau_min, tau_max = int(rate / FMAX), min(int(rate / FMIN), frame // 2)
+    level = np.max(np.abs(x)) if len(x) else 0.0
+    f0s, frames = [], 0
+    for start in range(0, len(x) - frame, hop):
+        seg = x[start:start + frame]
+        if np.max(np.abs(seg)) < 0.05 * level:
+            continue  # too quiet to judge
+        frames += 1
+        tau = _yin_period(seg, tau_min, tau_max)
+        if tau is not None:
+            f0s.append(rate / tau)
+    if frames == 0 or len(f0s) < MIN_VOICED * frames:
+        return None
+    return float(np.median(f0s))
+
+
+def _yin_period(seg: np.ndarray, tau_min: int, tau_max: int) -> float | None:
+    w = len(seg) // 2
+    # Difference function d(tau) = sum (x[j] - x[j+tau])^2 over a window of w, through the FFT.
+    n = 1 << (2 * len(seg) - 1).bit_length()
+    spec = np.fft.rfft(seg, n)
+    corr = np.fft.irfft(spec[: n // 2 + 1] * np.conj(np.fft.rfft(seg[:w], n)), n)[: tau_max + 1]
+    energy = np.concatenate([[0.0], np.cumsum(seg**2)])
+    e0 = energy[w]
+    taus = np.arange(tau_max + 1)
+    e_tau = energy[taus + w] - energy[taus]
+    d = e0 + e_tau - 2 * corr
+    cmnd = np.ones_like(d)
+    cumulative = np.cumsum(d[1:])
+    cmnd[1:] = d[1:] * np.arange(1, tau_max + 1) / np.maximum(cumulative, 1e-12)
+    below = np.where(cmnd[tau_min:] < THRESHOLD)[0]
+    if len(below) == 0:
+        return None
+    tau = tau_min + int(below[0])
+    while tau + 1 <= tau_max and cmnd[tau + 1] < cmnd[tau]:
+        tau += 1  # walk down to the local minimum
+    if 1 <= tau < tau_max:  # parabolic interpolation for sub-sample precision
+        a, b, c = cmnd[tau - 1], cmnd[tau], cmnd[tau + 1]
+        denom = a - 2 * b + c
+        if denom > 0:
+            return tau + 0.5 * (a - c) / denom
+    return float(tau)
+
+
+def hz_to_midi(hz: float) -> float:
+    return 69.0 + 12.0 * math.log2(hz / 440.0)
+
+
+def detect_note(audio: np.ndarray, rate: int) -> int | None:
+    """The nearest MIDI note of the sound's pitch, or None if it has none."""
+    f0 = detect_f0(audio, rate)
+    return None if f0 is None else int(np.clip(round(hz_to_midi(f0)), 0, 127))
