@@ -24,7 +24,8 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise SoundmatchError(f"{path}: no such file")
     try:
         with AudioFile(str(path)) as f:
-            audio, rate = f.read(f.frames), int(f.samplerate)
+            rate = int(f.samplerate)
+            audio = f.read(f.frames) if f.frames else np.zeros((f.num_channels, 0))
     except Exception as exc:  # pedalboard raises several types for unreadable input
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SoundmatchError(f"{path}: cannot read audio ({reason[:120]}); expected wav, flac, "

@@ -88,3 +88,26 @@ def sine_env(tmp_path):
     site = tmp_path / "site"
     make_distribution(site, "sine-soundmatch", "sine_soundmatch", FIXTURES / "sine_soundmatch")
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """160 builtin renders at 16 kHz (64 mels x 63 frames): small enough to train in seconds."""
+    root = tmp_path_factory.mktemp("tiny")
+    spec = yaml.safe_load(plugins.spec_path("builtin").read_text())
+    spec["render"]["sample_rate"] = 16000
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
+    result = run_soundmatch("render", "--spec", root / "spec.yaml", "--count", 160,
+                            "--workers", 2, "--out", root / "data")
+    assert result.returncode == 0, result.stderr
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_data, tmp_path_factory):
+    """An ast-tiny trained for 2 epochs on tiny_data: a real, if poor, model."""
+    out = tmp_path_factory.mktemp("tiny-run")
+    result = run_soundmatch("train", "--data", tiny_data, "--backbone", "ast-tiny", "--epochs", 2,
+                            "--batch-size", 16, "--lr", "3e-4", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out / "best.pt"

@@ -24,23 +24,6 @@ from .conftest import run_soundmatch, soundmatch_command
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """160 builtin renders at 16 kHz (64 mels x 63 frames): small enough to train in seconds."""
-    import yaml
-
-    from soundmatch import plugins
-
-    root = tmp_path_factory.mktemp("train")
-    spec = yaml.safe_load(plugins.spec_path("builtin").read_text())
-    spec["render"]["sample_rate"] = 16000
-    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
-    result = run_soundmatch("render", "--spec", root / "spec.yaml", "--count", 160,
-                            "--workers", 2, "--out", root / "data")
-    assert result.returncode == 0, result.stderr
-    return root / "data"
-
-
 def train_args(data, out, backbone="mlp", epochs=2, *extra):
     return ["train", "--data", data, "--backbone", backbone, "--epochs", epochs,
             "--batch-size", 16, "--out", out, *extra]

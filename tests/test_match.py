@@ -1,0 +1,164 @@
+"""Matching and evaluation: pitch detection, input handling and its errors, the metrics, the
+Python API, the HTML report, and the whole render -> train -> evaluate -> match flow."""
+
+from __future__ import annotations
+
+import json
+import re
+import wave
+
+import numpy as np
+import pytest
+import yaml
+
+from soundmatch import Matcher
+from soundmatch.audio import write_wav
+from soundmatch.metrics import parameter_mse, spectral_convergence, spectral_distance
+from soundmatch.pitch import detect_note
+
+from .conftest import REPO, run_soundmatch
+
+SR = 44100
+
+
+def tone(midi, shape="saw", seconds=1.0, rate=SR):
+    hz = 440 * 2 ** ((midi - 69) / 12)
+    t = np.arange(int(seconds * rate)) / rate
+    harmonics = range(1, max(2, int(rate / 2 / hz)))
+    if shape == "sine":
+        return np.sin(2 * np.pi * hz * t)
+    weights = {"saw": lambda k: 1 / k, "square": lambda k: (k % 2) / k}[shape]
+    return sum(weights(k) * np.sin(2 * np.pi * hz * k * t) for k in harmonics)
+
+
+@pytest.mark.parametrize("midi", [33, 45, 57, 60, 64, 71, 81, 93])
+@pytest.mark.parametrize("shape", ["sine", "saw", "square"])
+def test_pitch_is_detected_within_a_semitone(midi, shape):
+    assert abs(detect_note(tone(midi, shape), SR) - midi) <= 1
+
+
+def test_noise_has_no_pitch():
+    assert detect_note(np.random.default_rng(0).standard_normal(SR), SR) is None
+
+
+def test_metrics_on_known_cases():
+    x = tone(60).astype(np.float32)
+    assert spectral_convergence(x, x) == 0.0
+    assert spectral_distance(x, x) == 0.0
+    assert spectral_convergence(x, 0.5 * x) == pytest.approx(0.5, abs=1e-4)
+    assert spectral_distance(x, 0.5 * x) > 0
+    assert spectral_distance(x, tone(61)) > spectral_distance(x, 0.9 * x)
+    p = np.random.default_rng(0).random((10, 16))
+    assert parameter_mse(p, p) == 0.0
+    assert parameter_mse(p, p + 0.1) == pytest.approx(0.01)
+
+
+def write_raw_wav(path, samples: np.ndarray, rate=SR):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((samples * 32767).astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture()
+def bad_inputs(tmp_path):
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("this is not audio")
+    return {
+        tmp_path / "missing.wav": "no such file",
+        not_audio: "cannot read audio",
+        write_raw_wav(tmp_path / "empty.wav", np.zeros(0)): "empty audio",
+        write_raw_wav(tmp_path / "silent.wav", np.zeros(SR)): "silent",
+        write_raw_wav(tmp_path / "short.wav", 0.5 * tone(60, seconds=0.005)): "ms of audio",
+    }
+
+
+def test_bad_inputs_are_one_line_errors(bad_inputs, tiny_checkpoint, tmp_path):
+    for path, message in bad_inputs.items():
+        result = run_soundmatch("match", path, "--checkpoint", tiny_checkpoint,
+                                "--out", tmp_path / "out")
+        assert result.returncode == 1, path
+        lines = result.stderr.strip().splitlines()
+        assert lines[0].startswith(f"Error: {path}: ") and message in lines[0], lines
+        assert lines[-1] == "Error: 1 of 1 inputs could not be matched"
+        assert "Traceback" not in result.stderr
+
+
+def test_a_checkpoint_that_does_not_fit_the_synth_is_refused(tiny_checkpoint, sine_env,
+                                                              tmp_path):
+    sound = write_wav(tmp_path / "a.wav", tone(60).astype(np.float32) * 0.3, SR)
+    result = run_soundmatch("match", sound, "--checkpoint", tiny_checkpoint, "--synth", "sine",
+                            env=sine_env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"Error: {tiny_checkpoint}: its spec builtin-16 does not fit synth 'sine': it has no "
+        "parameter osc1_position, osc1_amp, osc2_pitch (and 13 more)")
+
+
+def test_the_api_matches_arrays_at_their_pitch_and_refine_never_loses(tiny_checkpoint):
+    matcher = Matcher.load(tiny_checkpoint)
+    spec = matcher.spec
+    truth = spec.defaults()  # a plain, clearly pitched tone
+    target = matcher.adapter.render_patch(spec.to_synth(truth), note=67)
+    # an array at another rate, stereo: resampled and mixed down
+    stereo = np.stack([target, target])[:, ::2]
+    result = matcher.match(stereo, sample_rate=8000, refine=0)
+    assert result.audio.shape == (spec.render.num_samples,) and result.sample_rate == 16000
+    refined = matcher.match(target, sample_rate=16000, refine=30)
+    assert refined.note == 67 and refined.pitched
+    assert refined.scores["renders"] == 30
+    assert refined.scores["spectral_distance"] <= refined.scores["distance_before_refine"]
+    assert set(refined.patch) == set(spec.names)
+    forced = matcher.match(target, sample_rate=16000, note=48)
+    assert forced.note == 48
+
+
+def test_match_writes_audio_parameters_preset_and_plot(tiny_checkpoint, tmp_path):
+    sounds = tmp_path / "in"
+    sounds.mkdir()
+    write_wav(sounds / "lead.wav", (0.3 * tone(64, rate=22050)).astype(np.float32), 22050)
+    noise = np.random.default_rng(1).standard_normal(SR).astype(np.float32) * 0.2
+    write_wav(sounds / "noise.wav", noise, SR)
+    out = tmp_path / "out"
+    result = run_soundmatch("match", sounds / "lead.wav", sounds / "noise.wav", "--checkpoint",
+                            tiny_checkpoint, "--out", out, "--refine", 10)
+    assert result.returncode == 0, result.stderr
+    assert "lead.wav (note 64)" in result.stdout
+    assert "no pitch detected, played at the spec's note 60" in result.stdout
+    assert re.search(r"refined from [\d.]+ in 10 renders", result.stdout)
+    for stem in ("lead", "noise"):
+        assert (out / f"{stem}.compare.png").read_bytes()[:4] == b"\x89PNG"
+        params = yaml.safe_load((out / f"{stem}.params.yaml").read_text())
+        assert params["synth"] == "builtin" and len(params["parameters"]) == 16
+        preset = yaml.safe_load((out / f"{stem}.preset.yaml").read_text())
+        assert preset["synth"] == "builtin"
+        with wave.open(str(out / f"{stem}.match.wav")) as w:
+            assert w.getframerate() == 16000 and w.getnframes() == 4 * 16000
+
+
+def test_render_train_evaluate_match_through_the_cli(tiny_data, tiny_checkpoint, tmp_path):
+    report = tmp_path / "report"
+    result = run_soundmatch("evaluate", tiny_checkpoint, tiny_checkpoint, "--data", tiny_data,
+                            "--json", "--report", report, "--workers", 2)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert [s["count"] for s in scores] == [16, 16]  # the 10 % test split of 160
+    assert scores[0]["sc"] == scores[1]["sc"] and scores[0]["name"] != scores[1]["name"]
+    assert all(np.isfinite(s["mse"]) and s["sc"] > 0 for s in scores)
+    assert len(scores[0]["per_parameter_mse"]) == 16
+    page = (report / "index.html").read_text()
+    media = set(re.findall(r"src='(media/[^']+)'", page))
+    assert len(media) == 8 * 5  # per example: target wav, and per model a wav and a png
+    assert all((report / m).is_file() for m in media)
+    table = run_soundmatch("evaluate", tiny_checkpoint, "--data", tiny_data)
+    assert "parameter MSE" in table.stdout and "SC (mean)" in table.stdout
+
+
+def test_the_shipped_model_matches_the_example_sounds(tmp_path):
+    sound = REPO / "examples" / "sounds" / "builtin-a.wav"
+    result = run_soundmatch("match", sound, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "builtin-a.wav (note 60)" in result.stdout
+    assert (tmp_path / "builtin-a.match.wav").exists()
