@@ -23,7 +23,7 @@ OUT = Path(__file__).parent / "sounds"
 
 
 def karplus_strong(hz: float, seconds: float, rate: int, seed: int = 1) -> np.ndarray:
-    period = int(round(rate / hz))
+    period = round(rate / hz)
     buf = np.random.default_rng(seed).uniform(-1, 1, period)
     out = np.empty(int(seconds * rate))
     for i in range(len(out)):

@@ -7,9 +7,7 @@ is data, and loading one never executes code from it.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import torch
 
 from .errors import SoundmatchError
 from .features import FeatureConfig
+from .fileio import write_atomic
 from .models import SoundMatcher, create_model
 from .spec import Spec, spec_from_dict
 
@@ -26,17 +25,7 @@ FORMAT = "soundmatch-checkpoint/1"
 
 
 def save_atomic(payload: dict, path: str | Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, lambda f: torch.save(payload, f))
 
 
 def load_payload(path: str | Path) -> dict:
@@ -95,6 +84,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     model.eval()
     return Checkpoint(Path(path), model, spec, features, payload["backbone"], payload["config"],
                       payload)
+
+
+def export(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+    """A checkpoint for inference only: no optimiser or random state, weights in float16 if
+    ``half`` (loading casts them back to float32). About a third of a training checkpoint."""
+    payload = load_payload(src)
+    for key in ("optimizer", "rng"):
+        payload.pop(key, None)
+    if half:
+        payload["model"] = {k: v.half() if v.is_floating_point() else v
+                            for k, v in payload["model"].items()}
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    save_atomic(payload, dst)
+    return Path(dst)
 
 
 def describe(payload: dict[str, Any]) -> str:

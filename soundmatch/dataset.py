@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,12 +29,13 @@ import numpy as np
 
 from .errors import SoundmatchError
 from .features import FeatureConfig
+from .fileio import TMP_PREFIX as _TMP_PREFIX
+from .fileio import write_text_atomic
 from .spec import Spec, spec_from_dict
 
 FORMAT = "soundmatch-dataset/1"
 MANIFEST = "manifest.json"
 SHARDS = "shards"
-_TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -87,17 +87,6 @@ class Manifest:
                        check=str(data.get("check", "passed")))
         except (KeyError, TypeError, ValueError) as exc:
             raise SoundmatchError(f"{source}: invalid manifest ({exc})") from None
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a reader sees the old or the new file, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + path.name)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_manifest(root: str | Path) -> Manifest:

@@ -23,8 +23,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from . import __version__, checkpoint
-from .dataset import DatasetReader, write_text_atomic
+from .dataset import DatasetReader
 from .errors import SoundmatchError
+from .fileio import write_text_atomic
 from .models import SoundMatcher, create_model, default_lr
 
 SPLIT = (0.8, 0.1, 0.1)
