@@ -28,8 +28,8 @@ def karplus_strong(hz: float, seconds: float, rate: int, seed: int = 1) -> np.nd
     out = np.empty(int(seconds * rate))
     for i in range(len(out)):
         out[i] = buf[i % period]
-        # averaging two neighbours is the string's loss; 0.996 sets the decay
-        buf[i % period] = 0.996 * 0.5 * (buf[i % period] + buf[(i + 1) % period])
+        # averaging two neighbours is the string's loss; 0.99 sets the decay (about 1.5 s)
+        buf[i % period] = 0.99 * 0.5 * (buf[i % period] + buf[(i + 1) % period])
     return 0.5 * out / np.abs(out).max()
 
 

@@ -52,6 +52,18 @@ class SynthAdapter(ABC):
         """The synth's own parameter names; a spec fits this synth if it uses only these."""
         return set(self.get_patch())
 
+    def load_preset(self, path: str | Path) -> dict[str, float]:
+        """The values a preset file sets (synth names and units), for ``spec fit``. The default
+        reads what ``save_preset`` wrote if that is a YAML mapping of ``parameters``."""
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
+            from .errors import SoundmatchError
+
+            raise SoundmatchError(f"{path}: not a preset (expected a 'parameters' mapping)")
+        return {str(k): float(v) for k, v in data["parameters"].items()}
+
     def render_patch(
         self, patch: Mapping[str, float], note: int | None = None, velocity: int | None = None
     ) -> np.ndarray:

@@ -53,6 +53,21 @@ def main():
     cli(prog_name="soundmatch")
 
 
+def plugin_path_option(f):
+    """``--plugin-path``: where the synth plugin is. Passed down (worker processes included)
+    through the environment, so the dataset's manifest stays independent of this machine."""
+
+    def set_env(ctx, param, value):
+        if value is not None:
+            os.environ["SOUNDMATCH_PLUGIN_PATH"] = str(Path(value).resolve())
+        return value
+
+    return click.option("--plugin-path", type=click.Path(path_type=Path), expose_value=False,
+                        callback=set_env, is_eager=True,
+                        help="The synth plugin's file, overriding the spec and the usual "
+                             "install locations.")(f)
+
+
 # ------------------------------------------------------------------------ render
 
 
@@ -97,6 +112,7 @@ def _human_bytes(n: float) -> str:
 @click.option("--shard-size", type=int, default=None,
               help="Examples per shard; the unit of resuming. [default: count/32, 32..512]")
 @click.option("--keep-audio", is_flag=True, help="Also store the audio (float16; large).")
+@plugin_path_option
 @click.option("--no-check", is_flag=True,
               help="Skip the check that every parameter reaches the audio (noted in the manifest).")
 def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, keep_audio,
@@ -447,6 +463,7 @@ def spec_show(name_or_path):
 @spec.command("check")
 @click.option("--synth", metavar="NAME", help="Synth adapter; checks its default spec.")
 @click.option("--spec", "spec_name", metavar="NAME|PATH", help="Parameter spec.")
+@plugin_path_option
 @click.option("--patches", type=click.IntRange(min=1), default=3, show_default=True,
               help="Patches to test each parameter in: the defaults and sampled ones.")
 def spec_check(synth, spec_name, patches):
@@ -483,6 +500,26 @@ def _run_check(spec, patches: int, quiet: bool) -> None:
         stdout.print(f"All {len(results)} parameters hold their values and change the sound.")
 
 
+@spec.command("fit")
+@click.argument("name_or_path")
+@click.option("--presets", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Folder of the synth's presets.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the fitted spec.")
+@plugin_path_option
+def spec_fit(name_or_path, presets, out):
+    """Fit each parameter's sampling distribution to the values it takes in a set of presets
+    (the paper samples from the factory presets' distributions)."""
+    from .fit import fit_spec
+
+    spec = plugins.resolve_spec(spec=name_or_path)
+    fitted, used, skipped = fit_spec(spec, presets)
+    fitted.save(out)
+    for path, reason in skipped:
+        stderr.print(f"skipped {path}: {reason}")
+    stdout.print(f"Fitted {len(spec)} parameters to {used} presets from {presets}; wrote {out}.")
+
+
 def _describe_distribution(dist) -> str:
     a = dist.args
     if dist.type in ("beta", "truncnorm"):
@@ -492,6 +529,8 @@ def _describe_distribution(dist) -> str:
         return f"empirical({n} {'values' if 'values' in a else 'bins'})"
     return dist.type
 
+
+plugins.add_commands(cli)
 
 if __name__ == "__main__":
     main()

@@ -36,6 +36,14 @@ def register_backbones(register):
 
 
 @hookspec
+def register_commands(cli):
+    """Add commands to the ``soundmatch`` command line: ``cli`` is its click group.
+
+    The ``vst3`` plugin adds ``soundmatch spec inspect`` and ``soundmatch spec init`` this way.
+    """
+
+
+@hookspec
 def register_specs(register):
     """Register parameter specs by name: ``register(name, path)``.
 

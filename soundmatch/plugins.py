@@ -144,6 +144,11 @@ def _registry(kind: str, hook_name: str) -> Registry:
     return _registries[kind]
 
 
+def add_commands(cli) -> None:
+    """Let every plugin add its commands to the command line."""
+    get_plugin_manager().hook.register_commands(cli=cli)
+
+
 def adapters() -> Registry:
     """Synth adapters by name."""
     return _registry("adapter", "register_adapters")

@@ -82,7 +82,8 @@ def test_plugins_can_be_registered_at_run_time():
 def test_every_hook_is_documented():
     docs = (REPO / "docs" / "plugins.md").read_text()
     hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert hooks == ["register_adapters", "register_backbones", "register_specs"]
+    assert hooks == ["register_adapters", "register_backbones", "register_commands",
+                     "register_specs"]
     for name in hooks:
         assert getattr(hookspecs, name).__doc__.strip(), name
         assert f"## {name}(register)" in docs, f"docs/plugins.md has no section for {name}"

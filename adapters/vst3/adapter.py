@@ -1,0 +1,168 @@
+"""The ``vst3`` adapter: any VST3 instrument (AU too, on macOS) hosted headless by pedalboard.
+
+A spec maps its parameters to the plugin's own parameter names (as pedalboard exposes them:
+lower-case, underscores) in the plugin's own units. Spec options (``synth.options``):
+
+- ``plugin_path``: the .vst3 bundle (relative paths are relative to the spec file); the
+  ``--plugin-path`` option and ``SOUNDMATCH_PLUGIN_PATH`` override it.
+- ``plugin_name``: for bundles holding several plugins.
+- ``base_state``: a file with the plugin's saved state (``save_preset`` writes one, or a
+  .vstpreset), applied before every patch: the base preset.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pedalboard
+
+from soundmatch.adapter import SynthAdapter
+from soundmatch.errors import SoundmatchError
+from soundmatch.spec import Spec
+
+ENV_PLUGIN_PATH = "SOUNDMATCH_PLUGIN_PATH"
+OPTIONS = ("plugin_path", "plugin_name", "base_state")
+
+
+def resolve_option_path(spec: Spec, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute() and Path(spec.source).exists():
+        path = Path(spec.source).parent / path
+    return path
+
+
+def load_instrument(path: Path, plugin_name: str | None = None):
+    """Load a plugin instrument, with one clear error for every way that can fail."""
+    if not path.exists():
+        raise SoundmatchError(f"{path}: no such plugin")
+    try:
+        plugin = pedalboard.load_plugin(str(path), plugin_name=plugin_name)
+    except Exception as exc:  # pedalboard raises ImportError/RuntimeError/ValueError here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SoundmatchError(f"{path}: cannot load plugin ({reason[:160]})") from None
+    if not getattr(plugin, "is_instrument", False):
+        raise SoundmatchError(f"{path}: is an effect, not an instrument (it takes no MIDI)")
+    return plugin
+
+
+class VST3Synth(SynthAdapter):
+    """One plugin instance. Renders from silence: the plugin is reset before every note."""
+
+    default_spec = None
+    preset_suffix = ".vstpreset"
+
+    def __init__(self, spec: Spec, plugin_path: str | Path | None = None):
+        super().__init__(spec)
+        unknown = sorted(set(spec.options) - set(OPTIONS))
+        if unknown:
+            raise SoundmatchError(f"{spec.source}: synth.options.{unknown[0]}: unknown option; "
+                                  f"expected one of {', '.join(OPTIONS)}")
+        path = self.locate(spec, plugin_path)
+        self.plugin = load_instrument(path, spec.options.get("plugin_name"))
+        self.path = path
+        self._check_names()
+        self._base_state = None
+        base = resolve_option_path(spec, spec.options.get("base_state"))
+        if base is not None:
+            self._base_state = self._read_state(base)
+        self._channels = 2
+
+    # -------------------------------------------------------------- finding the plugin
+
+    def locate(self, spec: Spec, plugin_path: str | Path | None) -> Path:
+        override = plugin_path or os.environ.get(ENV_PLUGIN_PATH)
+        if override:
+            return Path(override)
+        path = resolve_option_path(spec, spec.options.get("plugin_path"))
+        if path is None:
+            raise SoundmatchError(f"{spec.source}: synth.options.plugin_path: missing; expected "
+                                  f"the plugin's path (or --plugin-path, or ${ENV_PLUGIN_PATH})")
+        return path
+
+    def _check_names(self) -> None:
+        names = list(self.plugin.parameters)
+        for p in self.spec.parameters:
+            if p.synth_name not in self.plugin.parameters:
+                close = difflib.get_close_matches(p.synth_name, names, n=3, cutoff=0.4)
+                hint = f"closest: {', '.join(close)}" if close else f"it has {len(names)} others"
+                raise SoundmatchError(
+                    f"{self.spec.source}: parameter {p.name}: synth_name '{p.synth_name}' is not "
+                    f"a parameter of {self.path.name} ({hint}); `soundmatch spec inspect "
+                    f"--plugin {self.path}` lists them")
+
+    # -------------------------------------------------------------- state
+
+    def _read_state(self, path: Path) -> bytes:
+        if not path.is_file():
+            raise SoundmatchError(f"{path}: no such state file (synth.options.base_state)")
+        if path.suffix == ".vstpreset":
+            try:
+                self.plugin.load_preset(str(path))
+            except Exception as exc:
+                raise SoundmatchError(f"{path}: cannot load preset ({exc})") from None
+            return bytes(self.plugin.raw_state)
+        return path.read_bytes()
+
+    def set_patch(self, patch: Mapping[str, float]) -> None:
+        if self._base_state is not None:
+            self.plugin.raw_state = self._base_state
+        for name, value in patch.items():
+            try:
+                setattr(self.plugin, name, float(value))
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise SoundmatchError(f"{self.path.name}: cannot set {name} to {value:g} "
+                                      f"({exc})") from None
+
+    def load_preset(self, path: str | Path) -> dict[str, float]:
+        """A .vstpreset or a saved state, read through the plugin itself."""
+        self.plugin.raw_state = self._read_state(Path(path))
+        return self.get_patch()
+
+    def get_patch(self) -> dict[str, float]:
+        out = {}
+        for name, parameter in self.plugin.parameters.items():
+            value = getattr(self.plugin, name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[name] = float(value)
+            elif hasattr(parameter, "raw_value"):
+                out.setdefault(name, float(parameter.raw_value))
+        return out
+
+    def parameter_names(self) -> set[str]:
+        return set(self.plugin.parameters)
+
+    # -------------------------------------------------------------- rendering
+
+    def render(self, note: int | None = None, velocity: int | None = None) -> np.ndarray:
+        r = self.spec.render
+        note = r.note if note is None else note
+        velocity = r.velocity if velocity is None else velocity
+        messages = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), r.note_length)]
+        self.plugin.reset()  # no tail of the previous note
+        try:
+            audio = self.plugin(messages, duration=r.duration, sample_rate=r.sample_rate,
+                                num_channels=self._channels, reset=True)
+        except ValueError:
+            if self._channels == 1:
+                raise
+            self._channels = 1  # a mono instrument: ask for what its output bus has
+            return self.render(note, velocity)
+        audio = np.asarray(audio, dtype=np.float32)
+        mono = audio.mean(axis=0) if audio.ndim == 2 else audio
+        return np.ascontiguousarray(mono[: r.num_samples], dtype=np.float32)
+
+    def save_preset(self, path: str | Path) -> Path:
+        """The plugin's state: a .vstpreset for VST3 plugins (opens in any VST3 host), else the
+        raw state bytes (loadable as synth.options.base_state)."""
+        path = Path(path)
+        if path.suffix == ".vstpreset" and hasattr(self.plugin, "preset_data"):
+            path.write_bytes(bytes(self.plugin.preset_data))
+        else:
+            path.write_bytes(bytes(self.plugin.raw_state))
+        return path

@@ -1,0 +1,58 @@
+"""``soundmatch spec fit``: sampling distributions fitted to a synth's presets.
+
+Each parameter gets an empirical distribution over the values it takes in the presets (on the
+normalised scale) with Gaussian jitter of Silverman's bandwidth: a kernel density estimate. It keeps
+what presets do that no parametric fit would, such as an oscillator tuned to unison, a fifth or an
+octave and rarely anything between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from . import plugins
+from .errors import SoundmatchError
+from .spec import Distribution, Spec
+
+MIN_JITTER, MAX_JITTER = 0.01, 0.1
+PRESET_SUFFIXES = (".yaml", ".yml", ".vstpreset", ".fxp", ".bin")
+
+
+def silverman(values: np.ndarray) -> float:
+    spread = min(values.std(), (np.percentile(values, 75) - np.percentile(values, 25)) / 1.34)
+    bandwidth = 0.9 * spread * len(values) ** -0.2 if spread > 0 else 0.0
+    return float(np.clip(bandwidth, MIN_JITTER, MAX_JITTER))
+
+
+def read_presets(spec: Spec, folder: Path) -> tuple[np.ndarray, list[tuple[Path, str]]]:
+    """Normalised values (presets x parameters) of the presets the adapter can read."""
+    adapter = plugins.create_adapter(spec)
+    rows, skipped = [], []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.suffix in PRESET_SUFFIXES):
+        try:
+            values = adapter.load_preset(path)
+        except SoundmatchError as exc:
+            skipped.append((path, str(exc)))
+            continue
+        missing = [p.synth_name for p in spec.parameters if p.synth_name not in values]
+        if missing:
+            skipped.append((path, f"has no value for {', '.join(missing[:3])}"))
+            continue
+        rows.append(spec.from_synth(values))
+    return np.array(rows, dtype=np.float64), skipped
+
+
+def fit_spec(spec: Spec, folder: Path, decimals: int = 4) -> tuple[Spec, int, list]:
+    values, skipped = read_presets(spec, folder)
+    if len(values) < 2:
+        raise SoundmatchError(f"{folder}: found {len(values)} usable presets for "
+                              f"{spec.name}, expected at least 2")
+    parameters = []
+    for j, p in enumerate(spec.parameters):
+        column = np.round(values[:, j], decimals)
+        parameters.append(replace(p, distribution=Distribution(
+            "empirical", {"values": column.tolist(), "jitter": round(silverman(column), 4)})))
+    return replace(spec, parameters=tuple(parameters)), len(values), skipped
