@@ -159,7 +159,8 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
         ("size on disk", _human_bytes(summary.bytes_on_disk)),
     ]
     if summary.worker_deaths:
-        lines.append(("worker crashes", f"{summary.worker_deaths} (their shards were retried)"))
+        lines.append(("worker crashes", f"{summary.worker_deaths}; {summary.lost:,} renders lost "
+                      "(the patches that crashed the synth were skipped, their shards redone)"))
     _print_fields(lines)
     if summary.failed_shards:
         raise SoundmatchError(

@@ -20,6 +20,7 @@ from typing import Any
 from .errors import SoundmatchError
 
 POLL_SECONDS = 0.2
+MAX_CRASHES_PER_TASK = 100
 
 
 @dataclass
@@ -84,10 +85,15 @@ class WorkerPool:
         return proc, tasks
 
     def run(self, tasks: Iterable[tuple[Any, Any]],
-            on_progress: Callable[[Any, int], None] | None = None,
-            on_done: Callable[[Any, Any], None] | None = None) -> PoolResult:
+            on_progress: Callable[[Any, Any], None] | None = None,
+            on_done: Callable[[Any, Any], None] | None = None,
+            on_crash: Callable[[Any, Any, Any], Any] | None = None) -> PoolResult:
         """Run (task_id, task) pairs; returns results by task id. Raises ``SoundmatchError`` when a
-        worker cannot start (the synth does not load) or a task fails with a user error."""
+        worker cannot start (the synth does not load) or a task fails with a user error.
+
+        When a worker dies holding a task, ``on_crash(task_id, task, last_progress)`` may return
+        the task to run instead (e.g. one that skips what crashed); otherwise it is retried as it
+        was, up to ``retries`` times."""
         pending = list(tasks)[::-1]
         result = PoolResult()
         if not pending:
@@ -97,6 +103,7 @@ class WorkerPool:
         n = min(self.workers, len(pending))
         workers = {wid: self._start(wid, events) for wid in range(n)}
         busy: dict[int, tuple[Any, Any]] = {}
+        last_progress: dict[Any, Any] = {}
         idle: list[int] = []
         next_wid = n
         try:
@@ -112,8 +119,10 @@ class WorkerPool:
                     kind = None
                 if kind == "ready":
                     idle.append(wid)
-                elif kind == "progress" and on_progress:
-                    on_progress(tid, payload)
+                elif kind == "progress":
+                    last_progress[tid] = payload
+                    if on_progress:
+                        on_progress(tid, payload)
                 elif kind == "done":
                     busy.pop(wid, None)
                     idle.append(wid)
@@ -136,12 +145,17 @@ class WorkerPool:
                     if held is not None:
                         tid, task = held
                         attempts[tid] = attempts.get(tid, 0) + 1
-                        if attempts[tid] > self.retries:
+                        replacement = (on_crash(tid, task, last_progress.pop(tid, None))
+                                       if on_crash else None)
+                        if replacement is not None and attempts[tid] <= MAX_CRASHES_PER_TASK:
+                            pending.append((tid, replacement))
+                        elif attempts[tid] > self.retries:
                             result.failed[tid] = (f"worker died {attempts[tid]} times "
                                                   f"(exit code {proc.exitcode})")
                         else:
                             pending.append(held)
-                    if result.worker_deaths > self.workers * (self.retries + 2) and not result.done:
+                    if (result.worker_deaths > self.workers * (self.retries + 2)
+                            and not result.done and not on_crash):
                         raise SoundmatchError(
                             f"worker processes keep dying ({result.worker_deaths} so far, last "
                             f"exit code {proc.exitcode}) before finishing any task; the synth "

@@ -16,7 +16,6 @@ from .pool import WorkerPool
 from .spec import Spec, spec_from_dict
 
 CANDIDATE_BATCH = 64
-PROGRESS_EVERY = 8
 # A spec whose renders are nearly all silent would loop forever; give up at this ratio.
 MAX_DROP_RATIO = 20
 
@@ -30,6 +29,7 @@ class RenderSummary:
     present: int            # examples written so far (all processes)
     rendered: int           # examples this run wrote
     dropped: int            # renders this run dropped as silent or invalid
+    lost: int               # patches this run lost because they crashed the synth
     seconds: float
     shards_done: int
     shards_total: int
@@ -92,9 +92,11 @@ def _init_worker(manifest_dict: dict, root: str, spec_source: str) -> _WorkerSta
     return _WorkerState(spec, adapter, manifest, manifest.feature_config(), Path(root))
 
 
-def render_shard(state: _WorkerState, index: int, progress=None) -> dict:
-    """Render shard ``index``. Its content depends only on the manifest and the index: candidates
-    come from an RNG seeded with (seed, index), and silent ones are replaced by the next."""
+def render_shard(state: _WorkerState, task, progress=None) -> dict:
+    """Render shard ``index``. Its content depends only on the manifest, the index and the
+    candidates to skip: candidates come from an RNG seeded with (seed, index); silent ones, and
+    ones that crashed the synth before (``skip``), are replaced by the next."""
+    index, skip = task if isinstance(task, tuple) else (task, frozenset())
     spec, manifest = state.spec, state.manifest
     target = manifest.shard_count(index)
     rng = np.random.default_rng([manifest.seed, index])
@@ -105,12 +107,17 @@ def render_shard(state: _WorkerState, index: int, progress=None) -> dict:
     audio = None
     if manifest.keep_audio:
         audio = np.empty((target, spec.render.num_samples), dtype=np.float16)
-    kept = dropped = 0
+    kept = dropped = attempt = 0
     started = time.perf_counter()
     while kept < target:
         for u in spec.sample(rng, CANDIDATE_BATCH):
             if kept == target:
                 break
+            attempt += 1
+            if attempt in skip:
+                continue  # this patch killed the synth: it is lost, not retried
+            if progress:
+                progress((kept, attempt))  # before the render: a crash is pinned to this patch
             y = state.adapter.render_patch(spec.to_synth(u))
             peak = float(np.max(np.abs(y))) if len(y) else 0.0
             if not np.isfinite(peak) or peak < threshold:
@@ -121,8 +128,6 @@ def render_shard(state: _WorkerState, index: int, progress=None) -> dict:
             if audio is not None:
                 audio[kept] = y
             kept += 1
-            if progress and kept % PROGRESS_EVERY == 0:
-                progress(kept)
         if dropped > MAX_DROP_RATIO * max(kept, target):
             raise SoundmatchError(
                 f"{spec.source}: {dropped} of {dropped + kept} renders were below "
@@ -132,12 +137,20 @@ def render_shard(state: _WorkerState, index: int, progress=None) -> dict:
     arrays = {"params": params, "features": features}
     if audio is not None:
         arrays["audio"] = audio
-    meta = {"index": index, "count": target, "dropped": dropped,
+    meta = {"index": index, "count": target, "dropped": dropped, "lost": len(skip),
             "seconds": round(time.perf_counter() - started, 3)}
     dataset.write_shard(state.root, index, arrays, meta)
     if progress:
-        progress(kept)
+        progress((kept, attempt))
     return meta
+
+
+def _skip_crashed(index, task, last) -> tuple[int, frozenset]:
+    """After a worker died on shard ``index``: retry it, skipping the candidate being rendered."""
+    _, skip = task if isinstance(task, tuple) else (task, frozenset())
+    if last is None:
+        return index, skip  # died before its first render: nothing to pin it on
+    return index, skip | {last[1]}
 
 
 # ------------------------------------------------------------------------ job side
@@ -187,8 +200,8 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
 
     partial: dict[int, int] = {}
 
-    def progress(tid, kept):
-        partial[tid] = kept
+    def progress(tid, report):
+        partial[tid] = report[0] if isinstance(report, tuple) else report
         if on_progress:
             on_progress(sum(partial.values()))
 
@@ -196,7 +209,8 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
     pool = WorkerPool(workers, _init_worker, (manifest.to_dict(), str(root), spec.source),
                       render_shard)
     result = pool.run([(i, i) for i in todo], on_progress=progress,
-                      on_done=lambda tid, meta: progress(tid, meta["count"]))
+                      on_done=lambda tid, meta: progress(tid, meta["count"]),
+                      on_crash=_skip_crashed)
     seconds = time.perf_counter() - started
     done = dataset.completed_shards(root)
     return RenderSummary(
@@ -205,6 +219,7 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
         present=sum(manifest.shard_count(i) for i in done if i < manifest.num_shards),
         rendered=sum(m["count"] for m in result.done.values()),
         dropped=sum(m["dropped"] for m in result.done.values()),
+        lost=sum(m.get("lost", 0) for m in result.done.values()),
         seconds=seconds,
         shards_done=len([i for i in done if i < manifest.num_shards]),
         shards_total=manifest.num_shards,

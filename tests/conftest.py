@@ -111,3 +111,34 @@ def tiny_checkpoint(tiny_data, tmp_path_factory):
                             "--batch-size", 16, "--lr", "3e-4", "--out", out)
     assert result.returncode == 0, result.stderr
     return out / "best.pt"
+
+
+TEST_VST3 = REPO / "build" / "vst3synth" / "SoundmatchTestSynth_artefacts" / "Release" / "VST3" / \
+    "SoundmatchTestSynth.vst3"
+
+
+@pytest.fixture(scope="session")
+def vst3_plugin():
+    """The JUCE test instrument that .ci/run builds (tests/vst3synth). Required in CI."""
+    if not TEST_VST3.exists():
+        message = (f"{TEST_VST3} is not built: cmake -S tests/vst3synth -B build/vst3synth "
+                   "-DCMAKE_BUILD_TYPE=Release && cmake --build build/vst3synth -j2")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return TEST_VST3
+
+
+@pytest.fixture()
+def vst3_spec(vst3_plugin, tmp_path):
+    """Write a spec for the test instrument; returns a function (adapter name, edits) -> path."""
+
+    def write(adapter="vst3", **changes):
+        spec = yaml.safe_load((REPO / "tests" / "vst3synth" / "testsynth.yaml").read_text())
+        spec["synth"] = {"adapter": adapter, "options": {"plugin_path": str(vst3_plugin)}}
+        spec.update(changes)
+        path = tmp_path / f"{adapter}.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+    return write

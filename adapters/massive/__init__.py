@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from soundmatch_adapters.vst3.adapter import ENV_PLUGIN_PATH, VST3Synth, resolve_option_path
+
 from soundmatch import hookimpl
 from soundmatch.errors import SoundmatchError
-from soundmatch_adapters.vst3.adapter import ENV_PLUGIN_PATH, VST3Synth, resolve_option_path
 
 ENV_MASSIVE_PATH = "SOUNDMATCH_MASSIVE_PATH"
 LOCATIONS = (

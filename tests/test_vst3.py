@@ -1,0 +1,158 @@
+"""The vst3 adapter against a real VST3 instrument (tests/vst3synth, built by .ci/run): parameters
+by name, state, reproducibility, tails, spec tools, crash tolerance, and a render -> train ->
+match loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from soundmatch import plugins
+from soundmatch.dataset import DatasetReader
+from soundmatch.errors import SoundmatchError
+from soundmatch.spec import load_spec
+
+from .conftest import run_soundmatch
+
+SR = 22050
+
+
+@pytest.fixture()
+def synth(vst3_spec):
+    spec = load_spec(vst3_spec())
+    return spec, plugins.create_adapter(spec)
+
+
+def play(spec, adapter, **values):
+    u = spec.defaults()
+    for name, value in values.items():
+        u[spec.names.index(name)] = spec.parameters[spec.names.index(name)].normalise(value)
+    return adapter.render_patch(spec.to_synth(u))
+
+
+def centroid(audio):
+    mag = np.abs(np.fft.rfft(audio[: SR // 2]))
+    return float((np.fft.rfftfreq(SR // 2, 1 / SR) * mag).sum() / mag.sum())
+
+
+def test_parameters_set_by_name_change_the_sound_as_expected(synth):
+    spec, adapter = synth
+    y = play(spec, adapter)
+    assert y.dtype == np.float32 and y.shape == (2 * SR,) and np.abs(y).max() > 0.01
+    assert centroid(play(spec, adapter, cutoff=8000)) > 2 * centroid(play(spec, adapter,
+                                                                            cutoff=300))
+    assert centroid(play(spec, adapter, shape=1.0)) > centroid(play(spec, adapter, shape=0.0))
+    slow = play(spec, adapter, attack=1.0)
+    fast = play(spec, adapter, attack=0.001)
+    assert np.abs(fast[: SR // 20]).max() > 5 * np.abs(slow[: SR // 20]).max()
+    assert adapter.get_patch()["attack_s"] == pytest.approx(0.001, rel=0.01)
+
+
+def test_renders_are_reproducible_and_leak_no_tail(synth, vst3_spec):
+    spec, adapter = synth
+    short = spec.to_synth(spec.defaults())
+    fresh = plugins.create_adapter(load_spec(vst3_spec())).render_patch(short)
+    play(spec, adapter, decay=4.0, attack=0.5)  # a long note still ringing at the end
+    np.testing.assert_array_equal(adapter.render_patch(short), fresh)
+    np.testing.assert_array_equal(adapter.render_patch(short), fresh)
+
+
+def test_state_round_trips_through_a_preset(synth, vst3_spec, tmp_path):
+    spec, adapter = synth
+    u = spec.sample(np.random.default_rng(3), 1)[0]
+    adapter.set_patch(spec.to_synth(u))
+    audio = adapter.render()
+    preset = adapter.save_preset(tmp_path / "patch.vstpreset")
+    other = plugins.create_adapter(load_spec(vst3_spec()))
+    values = other.load_preset(preset)
+    np.testing.assert_allclose(spec.from_synth(values), u, atol=2e-3)
+    np.testing.assert_allclose(other.render(), audio, atol=1e-4)
+    # the saved state as a base preset: a spec's synth.options.base_state
+    raw = tmp_path / "base.bin"
+    raw.write_bytes(bytes(adapter.plugin.raw_state))
+    based = plugins.create_adapter(load_spec(vst3_spec()))
+    based.spec.options["base_state"] = str(raw)
+    assert based.load_preset(raw)["resonance"] == pytest.approx(adapter.get_patch()["resonance"])
+
+
+def test_an_unknown_parameter_name_lists_the_closest(vst3_spec):
+    path = vst3_spec()
+    spec = yaml.safe_load(path.read_text())
+    spec["parameters"][1]["synth_name"] = "cutof"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SoundmatchError, match=r"'cutof' is not a parameter of "
+                                              r"SoundmatchTestSynth.vst3 \(closest: cutoff_hz"):
+        plugins.create_adapter(load_spec(path))
+
+
+def test_spec_tools_inspect_init_fit_and_check(vst3_plugin, vst3_spec, tmp_path):
+    inspect = run_soundmatch("spec", "inspect", "--plugin", vst3_plugin)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "cutoff_hz" in inspect.stdout and "7 parameters" in inspect.stdout
+    drafted = tmp_path / "drafted.yaml"
+    init = run_soundmatch("spec", "init", "--plugin", vst3_plugin, "--out", drafted,
+                          "--include", "cutoff|reso|shape")
+    assert init.returncode == 0, init.stderr
+    spec = yaml.safe_load(drafted.read_text())
+    assert [p["name"] for p in spec["parameters"]] == ["shape", "cutoff_hz", "resonance"]
+    assert spec["parameters"][1]["scale"] == "log"
+    check = run_soundmatch("spec", "check", "--spec", vst3_spec())
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "All 5 parameters hold their values" in check.stdout
+    # presets: two saved states with different cutoffs
+    adapter = plugins.create_adapter(load_spec(vst3_spec()))
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    for i, hz in enumerate((200.0, 5000.0)):
+        adapter.set_patch({"cutoff_hz": hz})
+        adapter.save_preset(presets / f"p{i}.vstpreset")
+    fitted = tmp_path / "fitted.yaml"
+    fit = run_soundmatch("spec", "fit", vst3_spec(), "--presets", presets, "--out", fitted)
+    assert fit.returncode == 0, fit.stderr
+    cutoff = yaml.safe_load(fitted.read_text())["parameters"][1]["distribution"]
+    p = load_spec(vst3_spec()).parameters[1]
+    assert cutoff["type"] == "empirical"
+    np.testing.assert_allclose(cutoff["values"], [p.normalise(200.0), p.normalise(5000.0)],
+                               atol=2e-3)
+
+
+def test_render_train_match_on_the_plugin(vst3_spec, tmp_path):
+    spec = vst3_spec()
+    data, run = tmp_path / "data", tmp_path / "run"
+    render = run_soundmatch("render", "--spec", spec, "--count", 96, "--workers", 2,
+                            "--out", data)
+    assert render.returncode == 0, render.stderr
+    assert len(DatasetReader(data)) == 96
+    train = run_soundmatch("train", "--data", data, "--backbone", "mlp", "--epochs", 1,
+                           "--batch-size", 16, "--out", run)
+    assert train.returncode == 0, train.stderr
+    target = tmp_path / "target.wav"
+    from soundmatch.audio import write_wav
+
+    s = load_spec(spec)
+    write_wav(target, plugins.create_adapter(s).render_patch(s.to_synth(s.defaults()), note=64),
+              SR)
+    match = run_soundmatch("match", target, "--checkpoint", run / "best.pt", "--out",
+                           tmp_path / "out", "--refine", 8)
+    assert match.returncode == 0, match.stderr
+    assert "target.wav (note 64)" in match.stdout
+    assert (tmp_path / "out" / "target.preset.vstpreset").stat().st_size > 0
+
+
+def test_a_render_survives_workers_killed_by_the_plugin(vst3_spec, sine_env, tmp_path):
+    out = tmp_path / "crashy"
+    result = run_soundmatch("render", "--spec", vst3_spec("vst3-crashy"), "--count", 200,
+                            "--workers", 2, "--shard-size", 25, "--out", out, "--no-check",
+                            env=sine_env)
+    assert result.returncode == 0, result.stderr
+    reader = DatasetReader(out)
+    assert len(reader) == 200
+    cutoff = reader.spec.parameters[1]
+    assert reader.params()[:, 1].max() <= cutoff.normalise(18000.0)  # no crashing patch kept
+    metas = [json.loads(p.read_text()) for p in (out / "shards").glob("*/meta.json")]
+    lost = sum(m["lost"] for m in metas)
+    assert lost >= 1
+    assert f"{lost:,} renders lost" in result.stdout
