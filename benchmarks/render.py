@@ -1,6 +1,7 @@
 """Render throughput: soundmatch's render job against the bare synth loop, in the same run.
 
-    python benchmarks/render.py [--count 3000] [--repeats 3]
+    python benchmarks/render.py [--count 3000] [--repeats 3] [--spec builtin]
+    python benchmarks/render.py --spec tests/vst3synth/testsynth.yaml   # the VST3 test synth
 
 The reference is the plainest code that produces the same examples: a loop that renders a sampled
 patch with the built-in synth and computes its log-mel, in 1 process or in a process pool of all
@@ -23,17 +24,37 @@ from pathlib import Path
 import numpy as np
 
 
-def _bare_init():
+def _bare_init(spec_name: str = "builtin"):
+    """The reference: the synth itself, no soundmatch machinery. For a VST3 spec that is a plain
+    pedalboard loop over the plugin; for the built-in synth, its adapter's render call."""
     import torch
 
     from soundmatch import plugins
     from soundmatch.features import FeatureConfig
 
     torch.set_num_threads(1)
-    global _SPEC, _SYNTH, _FEATURES
-    _SPEC = plugins.resolve_spec("builtin")
-    _SYNTH = plugins.create_adapter(_SPEC)
+    global _SPEC, _RENDER, _FEATURES
+    _SPEC = plugins.resolve_spec(spec=spec_name)
     _FEATURES = FeatureConfig(sample_rate=_SPEC.render.sample_rate)
+    if _SPEC.adapter == "vst3":
+        import pedalboard
+        from soundmatch_adapters.vst3.adapter import resolve_option_path
+
+        plugin = pedalboard.load_plugin(str(resolve_option_path(_SPEC,
+                                                                _SPEC.options["plugin_path"])))
+        r = _SPEC.render
+        notes = [(bytes([0x90, r.note, r.velocity]), 0.0),
+                 (bytes([0x80, r.note, 0]), r.note_length)]
+
+        def render(patch):
+            for name, value in patch.items():
+                setattr(plugin, name, value)
+            audio = plugin(notes, duration=r.duration, sample_rate=r.sample_rate, num_channels=2)
+            return audio.mean(axis=0)
+
+        _RENDER = render
+    else:
+        _RENDER = plugins.create_adapter(_SPEC).render_patch
 
 
 def _bare_chunk(args):
@@ -42,7 +63,7 @@ def _bare_chunk(args):
     seed, n = args
     rng = np.random.default_rng(seed)
     for u in _SPEC.sample(rng, n):
-        log_mel(_SYNTH.render_patch(_SPEC.to_synth(u)), _FEATURES)
+        log_mel(_RENDER(_SPEC.to_synth(u)), _FEATURES)
     return n
 
 
@@ -50,16 +71,17 @@ def _noop(_):
     return None
 
 
-def bare(count: int, workers: int) -> tuple[float, float]:
+def bare(spec: str, count: int, workers: int) -> tuple[float, float]:
     """(end-to-end, steady) examples/s of the bare loop; steady leaves out process startup."""
     start = time.perf_counter()
     if workers == 1:
-        _bare_init()
+        _bare_init(spec)
         steady_start = time.perf_counter()
         _bare_chunk((0, count))
     else:
         chunks = [(i, count // workers) for i in range(workers)]
-        with mp.get_context("spawn").Pool(workers, initializer=_bare_init) as pool:
+        with mp.get_context("spawn").Pool(workers, initializer=_bare_init,
+                                          initargs=(spec,)) as pool:
             pool.map(_noop, range(workers), chunksize=1)  # every worker is up
             steady_start = time.perf_counter()
             pool.map(_bare_chunk, chunks, chunksize=1)
@@ -67,13 +89,13 @@ def bare(count: int, workers: int) -> tuple[float, float]:
     return count / (end - start), count / (end - steady_start)
 
 
-def soundmatch_job(count: int, workers: int) -> tuple[float, float]:
+def soundmatch_job(spec_name: str, count: int, workers: int) -> tuple[float, float]:
     """(end-to-end, steady) examples/s of `render_dataset`; steady is measured from the first
     progress report (all workers up) to the end."""
     from soundmatch import plugins
     from soundmatch.render import render_dataset
 
-    spec = plugins.resolve_spec("builtin")
+    spec = plugins.resolve_spec(spec=spec_name)
     first: list[tuple[float, int]] = []
 
     def on_progress(done):
@@ -84,6 +106,7 @@ def soundmatch_job(count: int, workers: int) -> tuple[float, float]:
         start = time.perf_counter()
         summary = render_dataset(spec, Path(tmp) / "data", count, workers=workers,
                                  on_progress=on_progress)
+    # (the quick parameter check that `soundmatch render` runs first is not timed here)
         end = time.perf_counter()
     assert summary.complete and summary.present == count
     t1, n1 = first[0]
@@ -94,16 +117,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--spec", default="builtin",
+                        help="a spec name or file, e.g. tests/vst3synth/testsynth.yaml")
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
-    _bare_init()
+    _bare_init(args.spec)
     _bare_chunk((0, 4))  # compile the numba voice once so no run pays for it
-    print(f"built-in synth, {args.count} examples per run, {args.repeats} runs, {cores} cores")
+    print(f"{_SPEC.name} ({_SPEC.adapter}), {args.count} examples per run, {args.repeats} runs, "
+          f"{cores} cores")
     print(f"{'workers':>8} | {'bare ex/s':>10} {'soundmatch':>10} {'ratio':>6} | "
           f"{'steady: bare':>12} {'soundmatch':>10} {'ratio':>6}")
     for workers in sorted({1, cores}):
-        ref = [bare(args.count, workers) for _ in range(args.repeats)]
-        ours = [soundmatch_job(args.count, workers) for _ in range(args.repeats)]
+        ref = [bare(args.spec, args.count, workers) for _ in range(args.repeats)]
+        ours = [soundmatch_job(args.spec, args.count, workers) for _ in range(args.repeats)]
         r_e2e, r_steady = (statistics.median(x) for x in zip(*ref, strict=True))
         o_e2e, o_steady = (statistics.median(x) for x in zip(*ours, strict=True))
         print(f"{workers:>8} | {r_e2e:>10.1f} {o_e2e:>10.1f} {o_e2e / r_e2e:>6.2f} | "
