@@ -378,8 +378,16 @@ class Spec:
         }
 
     def fingerprint(self) -> str:
-        """A short hash of everything that changes what a render of this spec means."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """A short hash of what a patch of this spec means: synth, render settings, parameters
+        and their ranges. Sampling distributions, defaults and descriptions are left out: a model
+        may be scored on data sampled differently from the same synth."""
+        data = self.to_dict()
+        data.pop("name")
+        data.pop("description")
+        for p in data["parameters"]:
+            for key in ("distribution", "default", "description"):
+                p.pop(key, None)
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:

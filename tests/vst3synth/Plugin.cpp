@@ -1,12 +1,39 @@
 // SoundmatchTestSynth: a monophonic subtractive synth, just enough of a real VST3 instrument to
 // test soundmatch's plugin path: five continuous parameters with audible, checkable effects
 // (oscillator shape, lowpass cutoff and resonance, attack, decay) and a state that round-trips.
+// Only juce_audio_processors is linked: juce_audio_utils and juce_dsp would pull in JUCE's
+// audio-format readers and with them Debian's FLAC and Vorbis libraries.
 #include <juce_audio_processors/juce_audio_processors.h>
-#include <juce_audio_utils/juce_audio_utils.h>
-#include <juce_dsp/juce_dsp.h>
 
 namespace
 {
+// Zavalishin's topology-preserving state-variable lowpass: stable while its cutoff moves.
+struct Lowpass
+{
+    double s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+
+    void set (double cutoff, double q, double sampleRate)
+    {
+        const double g = std::tan (juce::MathConstants<double>::pi * cutoff / sampleRate);
+        const double k = 1.0 / q;
+        a1 = 1.0 / (1.0 + g * (g + k));
+        a2 = g * a1;
+        a3 = g * a2;
+    }
+
+    float process (float x)
+    {
+        const double v3 = x - s2;
+        const double v1 = a1 * s1 + a2 * v3;
+        const double v2 = s2 + a2 * s1 + a3 * v3;
+        s1 = 2.0 * v1 - s1;
+        s2 = 2.0 * v2 - s2;
+        return (float) v2;
+    }
+
+    void reset() { s1 = s2 = 0.0; }
+};
+
 juce::AudioProcessorValueTreeState::ParameterLayout makeLayout()
 {
     using Range = juce::NormalisableRange<float>;
@@ -52,9 +79,8 @@ public:
 
     void prepareToPlay (double newSampleRate, int maximumBlockSize) override
     {
+        juce::ignoreUnused (maximumBlockSize);
         sampleRate = newSampleRate;
-        filter.prepare ({ newSampleRate, (juce::uint32) maximumBlockSize, 1 });
-        filter.setType (juce::dsp::StateVariableTPTFilterType::lowpass);
         reset();
     }
 
@@ -143,8 +169,8 @@ private:
     {
         if (stage == Stage::idle || end <= start)
             return;
-        filter.setCutoffFrequency (juce::jlimit (20.0f, (float) (0.45 * sampleRate), cutoff->load()));
-        filter.setResonance (0.5f + 9.5f * resonance->load());
+        filter.set (juce::jlimit (20.0, 0.45 * sampleRate, (double) cutoff->load()),
+                    0.5 + 9.5 * resonance->load(), sampleRate);
         const double attackStep = 1.0 / juce::jmax (1.0, attack->load() * sampleRate);
         const double decayCoef = std::exp (-6.907755 / juce::jmax (1.0, decay->load() * sampleRate));
         const double releaseCoef = std::exp (-6.907755 / (0.05 * sampleRate));
@@ -172,7 +198,7 @@ private:
             phase += increment;
             if (phase >= 1.0)
                 phase -= 1.0;
-            out[i] = 0.5f * velocity * (float) level * filter.processSample (0, osc);
+            out[i] = 0.5f * velocity * (float) level * filter.process (osc);
         }
     }
 
@@ -189,7 +215,7 @@ private:
     std::atomic<float>* resonance = nullptr;
     std::atomic<float>* attack = nullptr;
     std::atomic<float>* decay = nullptr;
-    juce::dsp::StateVariableTPTFilter<float> filter;
+    Lowpass filter;
     double sampleRate = 44100.0, phase = 0.0, level = 0.0, frequency = 440.0;
     float velocity = 1.0f;
     int note = -1;
