@@ -17,7 +17,7 @@ from . import plugins
 from .errors import SoundmatchError
 from .spec import Distribution, Spec
 
-MIN_JITTER, MAX_JITTER = 0.01, 0.1
+MIN_JITTER, MAX_JITTER = 0.005, 0.05
 PRESET_SUFFIXES = (".yaml", ".yml", ".vstpreset", ".fxp", ".bin")
 
 

@@ -118,7 +118,7 @@ def test_an_unknown_adapter_is_a_spec_error_when_rendering(spec_dict, write_spec
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"Error: {path}: synth.adapter: found 'nosuchsynth', expected an installed adapter "
-        "(builtin); `soundmatch plugins` lists them")
+        "(builtin, massive, vst3); `soundmatch plugins` lists them")
     assert not (tmp_path / "d").exists()
 
 
@@ -148,3 +148,25 @@ def test_spec_show_prints_every_parameter(invoke):
     for name in ("osc1_position", "filter1_cut_prm_1", "master_fx2_dry_wet"):
         assert name in result.stdout
     assert "40 .. 18000 Hz log" in result.stdout
+
+
+def test_spec_fit_samples_like_the_presets(tmp_path, invoke):
+    from .conftest import REPO
+
+    out = tmp_path / "fitted.yaml"
+    result = invoke("spec", "fit", "builtin-16", "--presets", REPO / "specs" / "presets" /
+                    "builtin", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Fitted 16 parameters to 17 presets" in result.stdout
+    fitted = load_spec(out)
+    pitch = fitted.parameters[fitted.names.index("osc2_pitch")]
+    # the presets tune oscillator 2 to unison, fifths and octaves (+7 st normalises to 19/24)
+    assert pitch.distribution.type == "empirical"
+    assert any(abs(v - 19 / 24) < 1e-3 for v in pitch.distribution.args["values"])
+    samples = fitted.sample(np.random.default_rng(0), 2000)[:, fitted.names.index("osc2_pitch")]
+    values = np.array(pitch.distribution.args["values"])
+    nearest = np.abs(samples[:, None] - values[None, :]).min(axis=1)
+    assert np.mean(nearest < 0.05) > 0.6  # samples stay near what the presets do (KDE)
+    shipped = load_spec(REPO / "specs" / "builtin-16-presets.yaml")
+    assert [p.distribution for p in shipped.parameters] == [p.distribution
+                                                            for p in fitted.parameters]
