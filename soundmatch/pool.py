@@ -30,7 +30,7 @@ class PoolResult:
     worker_deaths: int = 0
 
 
-def _worker_main(wid, init, init_args, run, tasks, events):
+def _worker_main(wid, init, init_args, run, tasks, events, slot):
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
@@ -53,8 +53,18 @@ def _worker_main(wid, init, init_args, run, tasks, events):
         if item is None:
             return
         tid, task = item
+        slot[0] = 0.0  # nothing reported yet for this task
+
+        def progress(report, tid=tid):
+            # Shared memory first: a queue message may still sit in the feeder thread when the
+            # process is killed, but this write is visible to the parent at once.
+            if isinstance(report, tuple) and len(report) <= len(slot) - 1:
+                slot[1:len(report) + 1] = [float(x) for x in report]
+                slot[0] = float(len(report))
+            events.put(("progress", wid, tid, report))
+
         try:
-            result = run(state, task, lambda n, tid=tid: events.put(("progress", wid, tid, n)))
+            result = run(state, task, progress)
         except SoundmatchError as exc:
             events.put(("error", wid, tid, str(exc)))
         except Exception:
@@ -77,12 +87,13 @@ class WorkerPool:
 
     def _start(self, wid: int, events):
         tasks = self._ctx.Queue()
+        slot = self._ctx.Array("d", 4, lock=False)  # the last tuple the task reported
         proc = self._ctx.Process(
             target=_worker_main, name=f"soundmatch-worker-{wid}", daemon=True,
-            args=(wid, self.init, self.init_args, self.run_fn, tasks, events),
+            args=(wid, self.init, self.init_args, self.run_fn, tasks, events, slot),
         )
         proc.start()
-        return proc, tasks
+        return proc, tasks, slot
 
     def run(self, tasks: Iterable[tuple[Any, Any]],
             on_progress: Callable[[Any, Any], None] | None = None,
@@ -103,7 +114,7 @@ class WorkerPool:
         n = min(self.workers, len(pending))
         workers = {wid: self._start(wid, events) for wid in range(n)}
         busy: dict[int, tuple[Any, Any]] = {}
-        last_progress: dict[Any, Any] = {}
+        last_progress: dict[Any, Any] = {}  # from the queue, for tasks reporting non-tuples
         idle: list[int] = []
         next_wid = n
         try:
@@ -134,7 +145,7 @@ class WorkerPool:
                 elif kind == "bug":
                     raise RuntimeError(f"a worker failed:\n{payload}")
                 # Replace dead workers; requeue what they held.
-                for wid, (proc, _) in list(workers.items()):
+                for wid, (proc, _, slot) in list(workers.items()):
                     if proc.is_alive() or proc.exitcode is None:
                         continue
                     del workers[wid]
@@ -145,8 +156,10 @@ class WorkerPool:
                     if held is not None:
                         tid, task = held
                         attempts[tid] = attempts.get(tid, 0) + 1
-                        replacement = (on_crash(tid, task, last_progress.pop(tid, None))
-                                       if on_crash else None)
+                        reported = (tuple(int(x) for x in slot[1:1 + int(slot[0])])
+                                    if slot[0] else last_progress.get(tid))
+                        last_progress.pop(tid, None)
+                        replacement = on_crash(tid, task, reported) if on_crash else None
                         if replacement is not None and attempts[tid] <= MAX_CRASHES_PER_TASK:
                             pending.append((tid, replacement))
                         elif attempts[tid] > self.retries:
@@ -165,10 +178,10 @@ class WorkerPool:
                         workers[next_wid] = self._start(next_wid, events)
                         next_wid += 1
         finally:
-            for proc, q in workers.values():
+            for proc, q, _ in workers.values():
                 if proc.is_alive():
                     q.put(None)
-            for proc, _ in workers.values():
+            for proc, _, _ in workers.values():
                 proc.join(timeout=2)
                 if proc.is_alive():
                     proc.terminate()
