@@ -168,7 +168,8 @@ def write_report(out: str | Path, scores: list[Scores], details: dict, examples:
             audio = adapter.render_patch(spec.to_synth(predicted[s.name][k]))
             write_wav(out / "media" / f"{index}-{s.name}.wav", audio, rate)
             plot_comparison(log_mel(target, config).numpy(), log_mel(audio, config).numpy(),
-                            out / "media" / f"{index}-{s.name}.png", title=f"{s.name}")
+                            out / "media" / f"{index}-{s.name}.png", title=f"example {index}",
+                            labels=("target", f"{s.name} match"))
             ex = details["per_example"][s.name]
             cells.append(
                 f"<td>{html.escape(s.name)}: SC {ex['sc'][k]:.3f}, distance "

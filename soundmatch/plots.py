@@ -10,12 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def plot_comparison(target, matched, path: str | Path, title: str = "") -> Path:
+def plot_comparison(target, matched, path: str | Path, title: str = "",
+                    labels: tuple[str, str] = ("input", "match")) -> Path:
     """Log-mel spectrograms of a target and its match, side by side on one colour scale."""
     low = min(target.min(), matched.min())
     high = max(target.max(), matched.max())
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), dpi=100, sharey=True, layout="constrained")
-    for ax, mel, name in ((axes[0], target, "input"), (axes[1], matched, "match")):
+    for ax, mel, name in ((axes[0], target, labels[0]), (axes[1], matched, labels[1])):
         # 18 natural-log units of power = 80 dB of range
         image = ax.imshow(mel, origin="lower", aspect="auto", vmin=max(low, high - 18), vmax=high,
                           cmap="magma")

@@ -75,9 +75,12 @@ def test_a_killed_training_resumes_where_it_stopped(tiny_data, tmp_path):
 
     straight = run_soundmatch(*train_args(tiny_data, tmp_path / "straight", "mlp", 5))
     assert straight.returncode == 0, straight.stderr
-    a = load_checkpoint(tmp_path / "killed" / "last.pt").model
-    b = load_checkpoint(tmp_path / "straight" / "last.pt").model
-    assert weights_hash(a) == weights_hash(b)
+    a = load_checkpoint(tmp_path / "killed" / "last.pt").model.state_dict()
+    b = load_checkpoint(tmp_path / "straight" / "last.pt").model.state_dict()
+    # Equal up to float summation order (a loaded CPU may change threading); a lost optimiser
+    # state, dropout RNG or shuffle order would leave the weights far apart.
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-3, atol=1e-5, msg=name)
 
 
 def test_resuming_with_other_options_is_refused(tiny_data, tmp_path):
