@@ -156,3 +156,16 @@ def test_a_render_survives_workers_killed_by_the_plugin(vst3_spec, sine_env, tmp
     lost = sum(m["lost"] for m in metas)
     assert lost >= 1
     assert f"{lost:,} renders lost" in result.stdout
+
+
+def test_massive_without_massive_is_one_line_naming_where_it_looked(tmp_path):
+    result = run_soundmatch("render", "--synth", "massive", "--count", 10, "--out",
+                            tmp_path / "m", env={"SOUNDMATCH_MASSIVE_PATH": "",
+                                                 "SOUNDMATCH_PLUGIN_PATH": ""})
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("Error: Massive not found; looked in ")
+    assert "Massive.vst3" in line and "--plugin-path" in line
+    assert not (tmp_path / "m").exists()
+    spec = load_spec(plugins.spec_path("massive"))  # the paper's spec loads and validates
+    assert len(spec) == 16 and spec.adapter == "massive"
