@@ -144,8 +144,9 @@ class VST3Synth(SynthAdapter):
         note = r.note if note is None else note
         velocity = r.velocity if velocity is None else velocity
         messages = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), r.note_length)]
-        self.plugin.reset()  # no tail of the previous note
         try:
+            # reset=True clears the previous note's tail; a separate plugin.reset() would cost
+            # a second reset (26 ms on the test instrument, as much as the whole render).
             audio = self.plugin(messages, duration=r.duration, sample_rate=r.sample_rate,
                                 num_channels=self._channels, reset=True)
         except ValueError:
