@@ -20,7 +20,7 @@ from .dataset import DatasetReader
 from .errors import SoundmatchError
 from .metrics import spectral_convergence, spectral_distance
 from .pool import WorkerPool
-from .render import _init_worker
+from .render import init_render_worker
 from .train import split_indices
 
 CHUNK = 32
@@ -107,7 +107,7 @@ def evaluate(paths: list[str | Path], data: str | Path, split: str = "test", cou
             on_progress(sum(partial.values()))
 
     manifest = reader.manifest
-    pool = WorkerPool(workers, _init_worker, (manifest.to_dict(), str(reader.root),
+    pool = WorkerPool(workers, init_render_worker, (manifest.to_dict(), str(reader.root),
                                               reader.spec.source), _score_chunk)
     result = pool.run(chunks, on_progress=progress)
     if result.failed:

@@ -82,7 +82,7 @@ class _WorkerState:
     root: Path
 
 
-def _init_worker(manifest_dict: dict, root: str, spec_source: str) -> _WorkerState:
+def init_render_worker(manifest_dict: dict, root: str, spec_source: str) -> _WorkerState:
     import torch
 
     torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
@@ -206,7 +206,7 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
             on_progress(sum(partial.values()))
 
     started = time.perf_counter()
-    pool = WorkerPool(workers, _init_worker, (manifest.to_dict(), str(root), spec.source),
+    pool = WorkerPool(workers, init_render_worker, (manifest.to_dict(), str(root), spec.source),
                       render_shard)
     result = pool.run([(i, i) for i in todo], on_progress=progress,
                       on_done=lambda tid, meta: progress(tid, meta["count"]),
