@@ -18,7 +18,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .dataset import DatasetReader
 from .errors import SoundmatchError
-from .metrics import spectral_convergence, spectral_distance
+from .metrics import SpectralDistance, spectral_convergence
 from .pool import WorkerPool
 from .render import init_render_worker
 from .train import split_indices
@@ -73,10 +73,11 @@ def _score_chunk(state, task, progress=None) -> dict:
     out = {name: {"sc": [], "distance": []} for name in predictions}
     for row in range(len(true)):
         target = state.adapter.render_patch(state.spec.to_synth(true[row]))
+        distance = SpectralDistance(target)  # the target's spectra, once for every model
         for name, predicted in predictions.items():
             estimate = state.adapter.render_patch(state.spec.to_synth(predicted[row]))
             out[name]["sc"].append(spectral_convergence(target, estimate))
-            out[name]["distance"].append(spectral_distance(target, estimate))
+            out[name]["distance"].append(distance(estimate))
         if progress:
             progress(row + 1)
     return out
