@@ -92,11 +92,11 @@ def init_render_worker(manifest_dict: dict, root: str, spec_source: str) -> _Wor
     return _WorkerState(spec, adapter, manifest, manifest.feature_config(), Path(root))
 
 
-def render_shard(state: _WorkerState, task, progress=None) -> dict:
+def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None) -> dict:
     """Render shard ``index``. Its content depends only on the manifest, the index and the
     candidates to skip: candidates come from an RNG seeded with (seed, index); silent ones, and
     ones that crashed the synth before (``skip``), are replaced by the next."""
-    index, skip = task if isinstance(task, tuple) else (task, frozenset())
+    index, skip = task
     spec, manifest = state.spec, state.manifest
     target = manifest.shard_count(index)
     rng = np.random.default_rng([manifest.seed, index])
@@ -147,7 +147,7 @@ def render_shard(state: _WorkerState, task, progress=None) -> dict:
 
 def _skip_crashed(index, task, last) -> tuple[int, frozenset]:
     """After a worker died on shard ``index``: retry it, skipping the candidate being rendered."""
-    _, skip = task if isinstance(task, tuple) else (task, frozenset())
+    _, skip = task
     if last is None:
         return index, skip  # died before its first render: nothing to pin it on
     return index, skip | {last[1]}
@@ -201,15 +201,15 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
     partial: dict[int, int] = {}
 
     def progress(tid, report):
-        partial[tid] = report[0] if isinstance(report, tuple) else report
+        partial[tid] = report[0]  # (kept, attempt)
         if on_progress:
             on_progress(sum(partial.values()))
 
     started = time.perf_counter()
     pool = WorkerPool(workers, init_render_worker, (manifest.to_dict(), str(root), spec.source),
                       render_shard)
-    result = pool.run([(i, i) for i in todo], on_progress=progress,
-                      on_done=lambda tid, meta: progress(tid, meta["count"]),
+    result = pool.run([(i, (i, frozenset())) for i in todo], on_progress=progress,
+                      on_done=lambda tid, meta: progress(tid, (meta["count"], None)),
                       on_crash=_skip_crashed)
     seconds = time.perf_counter() - started
     done = dataset.completed_shards(root)
