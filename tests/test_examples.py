@@ -19,7 +19,7 @@ def test_paper_scale_plan_matches_the_paper():
     plan = dry_run("--scale", "paper", "--gpus", "4", "--out", "/tmp/repro")
     assert "1,000,000 examples" in plan and "800,000 train" in plan
     assert "disk: 22.2 GB" in plan  # the paper: 1M examples = 22 GB
-    assert ("soundmatch render --synth builtin --count 1000000 --seed 0 "
+    assert ("soundmatch render --synth builtin --count 1000000 --seed 1 "
             "--out /tmp/repro/data-1000000") in plan
     for backbone in ("mlp", "cnn", "ast"):
         assert (f"torchrun --nproc_per_node=4 -m soundmatch train --data /tmp/repro/data-1000000 "
