@@ -70,5 +70,10 @@ class SynthAdapter(ABC):
         self.set_patch(patch)
         return self.render(note, velocity)
 
+    def notes(self) -> list[str]:
+        """Things a user should know about how this adapter drives its synth (e.g. a workaround
+        it had to use); ``spec check`` prints them."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional: most adapters hold nothing to release
         """Release the synth (plugin instance, threads). Called once per instance."""

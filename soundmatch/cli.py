@@ -481,7 +481,14 @@ def _run_check(spec, patches: int, quiet: bool) -> None:
     from .check import check_spec, failure_message
 
     with stderr.status(f"Checking the {len(spec)} parameters of {spec.name}…"):
-        results = check_spec(spec, patches=patches)
+        adapter = plugins.create_adapter(spec)
+        try:
+            results = check_spec(spec, adapter, patches=patches)
+            notes = adapter.notes()
+        finally:
+            adapter.close()
+    for note in notes:
+        stderr.print(f"note: {note}")
     failed = [r for r in results if not r.passed]
     if failed or not quiet:
         table = Table(box=box.SIMPLE_HEAD, title=f"spec check: {spec.name}")

@@ -113,31 +113,44 @@ def tiny_checkpoint(tiny_data, tmp_path_factory):
     return out / "best.pt"
 
 
-TEST_VST3 = REPO / "build" / "vst3synth" / "SoundmatchTestSynth_artefacts" / "Release" / "VST3" / \
-    "SoundmatchTestSynth.vst3"
+VST3_BUILD = REPO / "build" / "vst3synth"
 
 
-@pytest.fixture(scope="session")
-def vst3_plugin():
-    """The JUCE test instrument that .ci/run builds (tests/vst3synth). Required in CI."""
-    if not TEST_VST3.exists():
-        message = (f"{TEST_VST3} is not built: cmake -S tests/vst3synth -B build/vst3synth "
+def _built_plugin(name: str) -> Path:
+    """A plugin that .ci/run builds from tests/vst3synth; required in CI, else skipped."""
+    path = VST3_BUILD / f"{name}_artefacts" / "Release" / "VST3" / f"{name}.vst3"
+    if not path.exists():
+        message = (f"{path} is not built: cmake -S tests/vst3synth -B build/vst3synth "
                    "-DCMAKE_BUILD_TYPE=Release && cmake --build build/vst3synth -j2")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return TEST_VST3
+    return path
+
+
+@pytest.fixture(scope="session")
+def vst3_plugin():
+    """The JUCE test instrument (tests/vst3synth)."""
+    return _built_plugin("SoundmatchTestSynth")
+
+
+@pytest.fixture(scope="session")
+def forgetful_plugin():
+    """The same instrument built to lose values a host sets between renders (pedalboard #339)."""
+    return _built_plugin("SoundmatchForgetfulSynth")
 
 
 @pytest.fixture()
 def vst3_spec(vst3_plugin, tmp_path):
-    """Write a spec for the test instrument; returns a function (adapter name, edits) -> path."""
+    """Write a spec for the test instrument; returns a function (adapter name, edits) -> path.
+    ``plugin`` and ``options`` replace the plugin path and add synth options."""
 
-    def write(adapter="vst3", **changes):
+    def write(adapter="vst3", plugin=None, options=None, **changes):
         spec = yaml.safe_load((REPO / "tests" / "vst3synth" / "testsynth.yaml").read_text())
-        spec["synth"] = {"adapter": adapter, "options": {"plugin_path": str(vst3_plugin)}}
+        spec["synth"] = {"adapter": adapter,
+                         "options": {"plugin_path": str(plugin or vst3_plugin), **(options or {})}}
         spec.update(changes)
-        path = tmp_path / f"{adapter}.yaml"
+        path = tmp_path / f"{adapter}-{Path(plugin or vst3_plugin).stem}.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from soundmatch import plugins
+from soundmatch.check import DROPPED
 from soundmatch.dataset import DatasetReader
 from soundmatch.errors import SoundmatchError
 from soundmatch.spec import load_spec
@@ -169,3 +170,62 @@ def test_massive_without_massive_is_one_line_naming_where_it_looked(tmp_path):
     assert not (tmp_path / "m").exists()
     spec = load_spec(plugins.spec_path("massive"))  # the paper's spec loads and validates
     assert len(spec) == 16 and spec.adapter == "massive"
+
+
+# A plugin that loses host-set values on reset (pedalboard #339): the workaround and the check.
+
+def test_the_forgetful_plugin_really_drops_values_set_directly(forgetful_plugin):
+    """The fixture reproduces the bug through a bare pedalboard loop: different cutoffs, the same
+    sound, while the plugin still reports the value it was given."""
+    import pedalboard
+
+    plugin = pedalboard.load_plugin(str(forgetful_plugin))
+    note = [(bytes([0x90, 60, 127]), 0.0), (bytes([0x80, 60, 0]), 0.5)]
+    renders = []
+    for cutoff in (100.0, 15000.0):
+        plugin.cutoff_hz = cutoff
+        renders.append(np.asarray(plugin(note, duration=1.0, sample_rate=SR, reset=True)))
+        assert plugin.cutoff_hz == pytest.approx(cutoff, rel=0.01)
+    np.testing.assert_array_equal(renders[0], renders[1])
+
+
+@pytest.mark.parametrize("apply", ["auto", "flush", "state"])
+def test_the_adapter_works_around_a_plugin_that_drops_values(apply, vst3_spec,
+                                                             forgetful_plugin):
+    spec = load_spec(vst3_spec())
+    healthy = plugins.create_adapter(spec)
+    forgetful = plugins.create_adapter(
+        load_spec(vst3_spec(plugin=forgetful_plugin, options={"apply": apply})))
+    assert healthy.apply == "direct" and healthy.notes() == []
+    assert forgetful.apply == ("flush" if apply == "auto" else apply)
+    for u in spec.sample(np.random.default_rng(3), 3):
+        patch = spec.to_synth(u)
+        np.testing.assert_allclose(forgetful.render_patch(patch), healthy.render_patch(patch),
+                                   atol=1e-6)
+
+
+def test_spec_check_passes_on_the_forgetful_plugin_and_says_how(vst3_spec, forgetful_plugin):
+    result = run_soundmatch("spec", "check", "--spec", vst3_spec(plugin=forgetful_plugin))
+    assert result.returncode == 0, result.stderr
+    assert "All 5 parameters hold their values" in result.stdout
+    assert "apply: flush" in result.stderr and "SoundmatchForgetfulSynth.vst3" in result.stderr
+
+
+def test_without_the_workaround_check_and_render_refuse(vst3_spec, forgetful_plugin, tmp_path):
+    spec = vst3_spec(plugin=forgetful_plugin, options={"apply": "direct"})
+    check = run_soundmatch("spec", "check", "--spec", spec)
+    assert check.returncode == 1
+    last = check.stderr.strip().splitlines()[-1]
+    assert "spec check failed for 5 of 5 parameters" in last and DROPPED in last
+    out = tmp_path / "data"
+    render = run_soundmatch("render", "--spec", spec, "--count", 8, "--workers", 1, "--out", out)
+    assert render.returncode == 1 and DROPPED in render.stderr and not out.exists()
+
+
+def test_an_unknown_apply_mode_is_one_line(vst3_spec):
+    spec = vst3_spec(options={"apply": "sometimes"})
+    result = run_soundmatch("spec", "check", "--spec", spec)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {spec}: synth.options.apply: found 'sometimes', expected one of auto, direct, "
+        "flush, state")

@@ -8,6 +8,12 @@ lower-case, underscores) in the plugin's own units. Spec options (``synth.option
 - ``plugin_name``: for bundles holding several plugins.
 - ``base_state``: a file with the plugin's saved state (``save_preset`` writes one, or a
   .vstpreset), applied before every patch: the base preset.
+- ``apply``: how parameter values reach the plugin. Some plugins lose values a host sets between
+  renders when the render resets them (pedalboard #339, Massive), so every render sounds the
+  same. ``direct`` sets them one by one; ``flush`` then processes a few silent samples, so the
+  plugin's engine takes them before the reset; ``state`` then reloads the plugin's own state,
+  values included. ``auto`` (the default) renders one probe patch when the plugin loads and keeps
+  the first of these, in that order, under which every value survives the render.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ import numpy as np
 import pedalboard
 
 from soundmatch.adapter import SynthAdapter
+from soundmatch.check import AUDIBLE_THRESHOLD, holds
 from soundmatch.errors import SoundmatchError
+from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.spec import Spec
 
 ENV_PLUGIN_PATH = "SOUNDMATCH_PLUGIN_PATH"
-OPTIONS = ("plugin_path", "plugin_name", "base_state")
+OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply")
+APPLY_MODES = ("direct", "flush", "state")
+FLUSH_SAMPLES = 64
 
 
 def resolve_option_path(spec: Spec, value: str | None) -> Path | None:
@@ -72,6 +82,11 @@ class VST3Synth(SynthAdapter):
         if base is not None:
             self._base_state = self._read_state(base)
         self._channels = 2
+        apply = spec.options.get("apply", "auto")
+        if apply not in ("auto", *APPLY_MODES):
+            raise SoundmatchError(f"{spec.source}: synth.options.apply: found {apply!r}, expected "
+                                  f"one of auto, {', '.join(APPLY_MODES)}")
+        self.apply = self._choose_apply() if apply == "auto" else apply
 
     # -------------------------------------------------------------- finding the plugin
 
@@ -118,6 +133,41 @@ class VST3Synth(SynthAdapter):
             except (ValueError, AttributeError, TypeError) as exc:
                 raise SoundmatchError(f"{self.path.name}: cannot set {name} to {value:g} "
                                       f"({exc})") from None
+        if self.apply == "flush":
+            # Same rate and channels as the render, so the plugin is not prepared (and reset)
+            # again before it has processed the new values.
+            r = self.spec.render
+            self.plugin([], duration=FLUSH_SAMPLES / r.sample_rate, sample_rate=r.sample_rate,
+                        num_channels=self._channels, reset=False)
+        elif self.apply == "state":
+            self.plugin.raw_state = bytes(self.plugin.raw_state)
+
+    def _choose_apply(self) -> str:
+        """The cheapest apply mode under which values survive a render: two probe patches, every
+        spec parameter at one end of its range and then at the other, must each be read back
+        after their render and must sound different. (A plugin may report the value it was given
+        while its engine plays its defaults, so the read-back alone does not tell.)"""
+        low = {p.synth_name: p.min for p in self.spec.parameters}
+        high = {p.synth_name: p.max for p in self.spec.parameters}
+        features = FeatureConfig(sample_rate=self.spec.render.sample_rate)
+        for mode in APPLY_MODES:
+            self.apply = mode
+            mels, held = [], True
+            for probe in (low, high):
+                self.set_patch(probe)
+                mels.append(log_mel(self.render(), features))
+                after = self.get_patch()
+                held = held and all(holds(p, probe, after) for p in self.spec.parameters)
+            if held and float((mels[0] - mels[1]).abs().mean()) >= AUDIBLE_THRESHOLD:
+                return mode
+        # Nothing helps: keep the cheapest, and let `spec check` name the parameters that fail.
+        return APPLY_MODES[0]
+
+    def notes(self) -> list[str]:
+        if self.apply == "direct":
+            return []
+        return [f"{self.path.name} loses parameter values set directly when a render resets it; "
+                f"soundmatch applies them with apply: {self.apply}"]
 
     def load_preset(self, path: str | Path) -> dict[str, float]:
         """A .vstpreset or a saved state, read through the plugin itself."""

@@ -75,6 +75,7 @@ public:
         resonance = state.getRawParameterValue ("resonance");
         attack = state.getRawParameterValue ("attack");
         decay = state.getRawParameterValue ("decay");
+        commit();
     }
 
     void prepareToPlay (double newSampleRate, int maximumBlockSize) override
@@ -86,6 +87,7 @@ public:
 
     void reset() override
     {
+        restore();
         filter.reset();
         phase = 0.0;
         level = 0.0;
@@ -104,6 +106,7 @@ public:
     void processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi) override
     {
         juce::ScopedNoDenormals noDenormals;
+        commit();
         buffer.clear();
         int position = 0;
         for (const auto metadata : midi)
@@ -119,7 +122,7 @@ public:
 
     juce::AudioProcessorEditor* createEditor() override { return new juce::GenericAudioProcessorEditor (*this); }
     bool hasEditor() const override { return true; }
-    const juce::String getName() const override { return "SoundmatchTestSynth"; }
+    const juce::String getName() const override { return JucePlugin_Name; }
     bool acceptsMidi() const override { return true; }
     bool producesMidi() const override { return false; }
     bool isMidiEffect() const override { return false; }
@@ -141,10 +144,35 @@ public:
         if (auto xml = getXmlFromBinary (data, sizeInBytes))
             if (xml->hasTagName (state.state.getType()))
                 state.replaceState (juce::ValueTree::fromXml (*xml));
+        commit();
     }
 
 private:
     enum class Stage { idle, attack, decay, release };
+
+    // SoundmatchForgetfulSynth (built with SOUNDMATCH_FORGETS_HOST_VALUES) behaves like the
+    // synths in pedalboard #339: its engine keeps its own copy of the patch, taken while it
+    // processes audio or loads a state, and a reset restores the parameters from that copy. A
+    // value a host sets between renders is therefore lost when the next render resets the
+    // plugin, unless audio was processed (or a state loaded) after it was set.
+    void commit()
+    {
+#if SOUNDMATCH_FORGETS_HOST_VALUES
+        engine.clearQuick();
+        for (auto* parameter : getParameters())
+            engine.add (parameter->getValue());
+#endif
+    }
+
+    void restore()
+    {
+#if SOUNDMATCH_FORGETS_HOST_VALUES
+        const auto& parameters = getParameters();
+        for (int i = 0; i < juce::jmin (parameters.size(), engine.size()); ++i)
+            if (parameters[i]->getValue() != engine[i])
+                parameters[i]->setValueNotifyingHost (engine[i]);
+#endif
+    }
 
     void handle (const juce::MidiMessage& m)
     {
@@ -220,6 +248,7 @@ private:
     float velocity = 1.0f;
     int note = -1;
     Stage stage = Stage::idle;
+    juce::Array<float> engine;
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR (TestSynth)
 };
