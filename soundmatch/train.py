@@ -214,6 +214,10 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     spent = sum(h["seconds"] for h in history)
     stop_reason = "epochs"
     for epoch in range(start_epoch, opts.epochs):
+        # Checked before each epoch, so that running a finished run again trains nothing more.
+        stop_reason = _stop_reason(history, opts) or stop_reason
+        if stop_reason != "epochs":
+            break
         started = time.perf_counter()
         sampler.set_epoch(epoch)
         net.train()
@@ -250,12 +254,6 @@ def train(opts: TrainOptions, reporter=None) -> dict:
                               "".join(json.dumps(h) + "\n" for h in history))
             if reporter:
                 reporter.epoch(record)
-        if opts.patience is not None and _epochs_since_best(history) >= opts.patience:
-            stop_reason = "patience"
-            break
-        if opts.time_budget is not None and spent >= opts.time_budget * 60:
-            stop_reason = "time budget"
-            break
 
     hashes = _gather_hashes(model, rt)
     summary = {"best_val_loss": best, "baseline_val_loss": baseline, "epochs": len(history),
@@ -287,6 +285,15 @@ def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.nda
         count += len(x)
     total, count = _all_sum([total, count], rt)
     return total / count
+
+
+def _stop_reason(history: list[dict], opts: TrainOptions) -> str | None:
+    """Why training should stop before another epoch, other than running out of epochs."""
+    if opts.patience is not None and history and _epochs_since_best(history) >= opts.patience:
+        return "patience"
+    if opts.time_budget is not None and sum(h["seconds"] for h in history) >= opts.time_budget * 60:
+        return "time budget"
+    return None
 
 
 def _epochs_since_best(history: list[dict]) -> int:

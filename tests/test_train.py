@@ -83,6 +83,27 @@ def test_a_killed_training_resumes_where_it_stopped(tiny_data, tmp_path):
         torch.testing.assert_close(a[name], b[name], rtol=1e-3, atol=1e-5, msg=name)
 
 
+def test_a_run_stopped_by_its_time_budget_stays_stopped(tiny_data, tmp_path):
+    """Running a finished budgeted run again (as examples/reproduce_paper.py does after an
+    interruption) trains nothing more; a larger budget continues it."""
+    out = tmp_path / "budget"
+    args = train_args(tiny_data, out, "mlp", 5, "--time-budget", "0.0001")
+    assert run_soundmatch(*args).returncode == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 1 and summary["stopped_by"] == "time budget"
+    last = (out / "last.pt").read_bytes()
+
+    again = run_soundmatch(*args)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 1
+    assert (out / "last.pt").read_bytes() == last
+
+    longer = run_soundmatch(*train_args(tiny_data, out, "mlp", 2, "--time-budget", "60"))
+    assert longer.returncode == 0, longer.stderr
+    assert json.loads((out / "summary.json").read_text())["stopped_by"] == "epochs"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
 def test_resuming_with_other_options_is_refused(tiny_data, tmp_path):
     out = tmp_path / "run"
     assert run_soundmatch(*train_args(tiny_data, out, "mlp", 1)).returncode == 0
