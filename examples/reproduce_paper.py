@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -112,8 +113,44 @@ def main(argv=None) -> int:
             log.write(f"{time.perf_counter() - started:.0f}\t{shlex.join(step)}\n")
         if "evaluate" in step:
             (args.out / "scores.json").write_text(output.stdout)
-    print(f"scores: {args.out / 'scores.json'}, report: {args.out / 'report' / 'index.html'}")
+    print(summarise(args.scale, args.out))
+    print(f"figures: {args.out / 'curves.png'}, {args.out / 'per_parameter.png'}; "
+          f"report: {args.out / 'report' / 'index.html'}")
     return 0
+
+
+def summarise(scale_name: str, root: Path) -> str:
+    """The Table-2-style comparison as markdown (also written to table.md), and its figures."""
+    import json
+
+    from soundmatch.models import count_parameters
+    from soundmatch.plots import plot_per_parameter, plot_runs
+
+    scores = {s["backbone"]: s for s in json.loads((root / "scores.json").read_text())}
+    histories, rows = {}, []
+    for backbone, _, _ in SCALES[scale_name].models:
+        run = root / f"run-{backbone}"
+        history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        histories[backbone] = history
+        s, seconds = scores[backbone], sum(h["seconds"] for h in history)
+        size = count_parameters(backbone)
+        rows.append(f"| {backbone} | {size / 1e6:.1f}M | {len(history)} | "
+                    f"{statistics.median(h['samples_per_s'] for h in history):.0f} | "
+                    f"{seconds / 60:.0f} min | {min(h['val_loss'] for h in history):.4f} | "
+                    f"**{s['mse']:.4f}** | **{s['sc']:.3f}** | {s['sc_median']:.3f} | "
+                    f"{s['distance']:.3f} |")
+    baseline = next(iter(histories.values()))[0]["baseline_val_loss"]
+    plot_runs(histories, root / "curves.png", title=f"{scale_name} scale, builtin synth")
+    plot_per_parameter({b: scores[b]["per_parameter_mse"] for b in histories},
+                       root / "per_parameter.png", title="test MSE per parameter")
+    count = next(iter(scores.values()))["count"]
+    table = "\n".join([
+        "| model | parameters | epochs | samples/s | training | best val MSE | test MSE | "
+        "SC (mean) | SC (median) | spectral distance |",
+        "|---|---|---|---|---|---|---|---|---|---|", *rows,
+        f"\n{count:,} test examples; the constant predictor's validation MSE is {baseline:.4f}."])
+    (root / "table.md").write_text(table + "\n")
+    return table
 
 
 if __name__ == "__main__":

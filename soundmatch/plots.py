@@ -49,3 +49,49 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def plot_runs(histories: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
+    """Validation MSE against training time for several runs on one dataset: a comparison at
+    equal compute, which per-epoch curves do not give when models differ in cost."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    baseline = None
+    for name, history in histories.items():
+        minutes = [sum(h["seconds"] for h in history[: i + 1]) / 60 for i in range(len(history))]
+        ax.plot(minutes, [h["val_loss"] for h in history], marker="o", label=name)
+        baseline = baseline or (history[0].get("baseline_val_loss") if history else None)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", label="constant predictor")
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("validation MSE (normalised parameters)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_per_parameter(errors: dict[str, dict[str, float]], path: str | Path,
+                       title: str = "") -> Path:
+    """Test MSE per synth parameter, one bar per model: which parameters each model gets."""
+    models = list(errors)
+    parameters = list(next(iter(errors.values())))
+    height = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(parameters) * max(1, len(models)) / 2 + 1.5),
+                           dpi=100)
+    for k, model in enumerate(models):
+        ys = [i + (k - (len(models) - 1) / 2) * height for i in range(len(parameters))]
+        ax.barh(ys, [errors[model][p] for p in parameters], height=height, label=model)
+    ax.set_yticks(range(len(parameters)), parameters)
+    ax.invert_yaxis()
+    ax.set_xlabel("test MSE (normalised parameter)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
