@@ -134,7 +134,8 @@ def summarise(scale_name: str, root: Path) -> str:
         histories[backbone] = history
         s, seconds = scores[backbone], sum(h["seconds"] for h in history)
         size = count_parameters(backbone)
-        rows.append(f"| {backbone} | {size / 1e6:.1f}M | {len(history)} | "
+        seen = sum(h.get("samples", round(h["samples_per_s"] * h["seconds"])) for h in history)
+        rows.append(f"| {backbone} | {size / 1e6:.1f}M | {seen / 1e3:.0f}k ({len(history)}) | "
                     f"{statistics.median(h['samples_per_s'] for h in history):.0f} | "
                     f"{seconds / 60:.0f} min | {min(h['val_loss'] for h in history):.4f} | "
                     f"**{s['mse']:.4f}** | **{s['sc']:.3f}** | {s['sc_median']:.3f} | "
@@ -145,8 +146,8 @@ def summarise(scale_name: str, root: Path) -> str:
                        root / "per_parameter.png", title="test MSE per parameter")
     count = next(iter(scores.values()))["count"]
     table = "\n".join([
-        "| model | parameters | epochs | samples/s | training | best val MSE | test MSE | "
-        "SC (mean) | SC (median) | spectral distance |",
+        "| model | parameters | examples seen (epochs) | samples/s | training | best val MSE "
+        "| test MSE | SC (mean) | SC (median) | spectral distance |",
         "|---|---|---|---|---|---|---|---|---|---|", *rows,
         f"\n{count:,} test examples; the constant predictor's validation MSE is {baseline:.4f}."])
     (root / "table.md").write_text(table + "\n")

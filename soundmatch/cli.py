@@ -240,7 +240,8 @@ class TrainReporter:
 @click.option("--patience", type=click.IntRange(min=1),
               help="Stop after this many epochs without a better validation loss.")
 @click.option("--time-budget", type=float, metavar="MINUTES",
-              help="Stop after the epoch that uses up this much training time.")
+              help="Stop when this much training time is used up (mid-epoch: that epoch is "
+              "validated and saved, shorter).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder. [default: runs/BACKBONE]")
 @click.option("--device", help="cuda, cuda:1, mps or cpu. [default: the best available]")

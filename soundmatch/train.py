@@ -45,7 +45,7 @@ class TrainOptions:
     device: str | None = None
     loader_workers: int | None = None
     seed: int = 0
-    time_budget: float | None = None  # minutes of training, checked after each epoch
+    time_budget: float | None = None  # minutes of training; ends the epoch it runs out in
 
     def identity(self) -> dict:
         """What must match for a run folder to be resumed (epochs and budget may grow)."""
@@ -233,13 +233,15 @@ def train(opts: TrainOptions, reporter=None) -> dict:
             if reporter and rt.main:
                 reporter.batch((step + 1) * len(x) * rt.world, len(loader) * len(x) * rt.world,
                                total / count)
+            if _out_of_time(opts, spent + time.perf_counter() - started, rt):
+                break  # validated and saved like a whole epoch; a resumed run starts the next
         total, count = _all_sum([total, count], rt)
         val_loss = evaluate_loss(model, reader, split["val"], rt, opts.batch_size)
         seconds = time.perf_counter() - started
         spent += seconds
         record = {"epoch": epoch, "train_loss": total / count, "val_loss": val_loss,
                   "baseline_val_loss": baseline, "lr": lr, "seconds": round(seconds, 3),
-                  "samples_per_s": round(count / seconds, 1)}
+                  "samples": int(count), "samples_per_s": round(count / seconds, 1)}
         history.append(record)
         improved = val_loss < best
         best = min(best, val_loss)
@@ -285,6 +287,16 @@ def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.nda
         count += len(x)
     total, count = _all_sum([total, count], rt)
     return total / count
+
+
+def _out_of_time(opts: TrainOptions, seconds: float, rt: Runtime) -> bool:
+    """Whether the budget is spent; every rank follows rank 0's clock, so all stop together."""
+    if opts.time_budget is None:
+        return False
+    flag = torch.tensor([float(seconds >= opts.time_budget * 60)], device=rt.device)
+    if rt.world > 1:
+        dist.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def _stop_reason(history: list[dict], opts: TrainOptions) -> str | None:

@@ -91,6 +91,8 @@ def test_a_run_stopped_by_its_time_budget_stays_stopped(tiny_data, tmp_path):
     assert run_soundmatch(*args).returncode == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 1 and summary["stopped_by"] == "time budget"
+    first = json.loads((out / "metrics.jsonl").read_text())
+    assert first["samples"] == 16  # out of time after one batch: the epoch ends there
     last = (out / "last.pt").read_bytes()
 
     again = run_soundmatch(*args)
@@ -101,7 +103,8 @@ def test_a_run_stopped_by_its_time_budget_stays_stopped(tiny_data, tmp_path):
     longer = run_soundmatch(*train_args(tiny_data, out, "mlp", 2, "--time-budget", "60"))
     assert longer.returncode == 0, longer.stderr
     assert json.loads((out / "summary.json").read_text())["stopped_by"] == "epochs"
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [h["samples"] for h in history] == [16, 128]  # the next epoch is a whole one
 
 
 def test_resuming_with_other_options_is_refused(tiny_data, tmp_path):
@@ -126,7 +129,8 @@ def test_ddp_with_two_gloo_processes_agrees_on_one_checkpoint(tiny_data, tmp_pat
     assert len(hashes) == 2 and hashes[0] == hashes[1]
     assert weights_hash(load_checkpoint(out / "last.pt").model) == hashes[0]
     assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt"]
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [h["samples"] for h in history] == [16, 128]  # the next epoch is a whole one
     assert result.stdout.count("best validation MSE") == 1  # rank 0 alone reports
 
 
