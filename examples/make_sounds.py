@@ -7,10 +7,17 @@
 - pluck-a3.wav: a plucked string from a Karplus-Strong model (48 kHz stereo, so matching also
   exercises resampling and the mix-down): a sound the synth did not make.
 - hat.wav: a filtered noise burst with no pitch: matching falls back to the spec's note.
+- bell-e4.wav: a struck bar from a modal model (inharmonic partials, each with its own decay):
+  a spectrum no two-oscillator subtractive patch has.
+- voice-ah.wav, voice-oo.wav: sung vowels from Debian's espeak-ng (a formant synthesiser), like a
+  vocal imitation a musician might hum into soundmatch. Made only where espeak-ng is installed.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +48,29 @@ def hat(seconds: float, rate: int) -> np.ndarray:
     return 0.4 * bright * env / np.abs(bright).max()
 
 
+def bell(hz: float, seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    # (frequency ratio, level, decay time): the modes of a free bar, roughly
+    modes = ((1.0, 1.0, 1.2), (2.76, 0.6, 0.6), (5.40, 0.35, 0.3), (8.93, 0.2, 0.15))
+    out = sum(level * np.sin(2 * np.pi * hz * ratio * t) * np.exp(-t / decay)
+              for ratio, level, decay in modes)
+    return 0.5 * out / np.abs(out).max()
+
+
+def espeak(text: str, path: Path) -> bool:
+    """Sing ``text`` with espeak-ng on one level pitch (SSML prosody range 0; about 178 Hz);
+    False where espeak-ng is missing."""
+    if not shutil.which("espeak-ng"):
+        return False
+    ssml = f'<speak><prosody pitch="50" range="0">{text}</prosody></speak>'
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "voice.wav"
+        subprocess.run(["espeak-ng", "-m", "-v", "en+f3", "-s", "60", "-w", str(raw), ssml],
+                       check=True)
+        shutil.copyfile(raw, path)
+    return True
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     spec = plugins.resolve_spec("builtin")
@@ -56,6 +86,10 @@ def main() -> None:
     pluck = karplus_strong(220.0, 2.5, 48000)
     write_wav(OUT / "pluck-a3.wav", np.stack([pluck, 0.8 * pluck]).astype(np.float32), 48000)
     write_wav(OUT / "hat.wav", hat(1.0, 44100).astype(np.float32), 44100)
+    write_wav(OUT / "bell-e4.wav", bell(329.63, 3.0, 44100).astype(np.float32), 44100)
+    for vowel, text in (("ah", "aaaah"), ("oo", "ooooo")):
+        if not espeak(text, OUT / f"voice-{vowel}.wav"):
+            print(f"espeak-ng is not installed: kept voice-{vowel}.wav as it is")
     (OUT / "truth.yaml").write_text(yaml.safe_dump(truth, sort_keys=False))
 
 
