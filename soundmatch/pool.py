@@ -116,6 +116,8 @@ class WorkerPool:
         busy: dict[int, tuple[Any, Any]] = {}
         last_progress: dict[Any, Any] = {}  # from the queue, for tasks reporting non-tuples
         idle: list[int] = []
+        started: set[int] = set()  # workers that got through init
+        deaths_at_start = 0
         next_wid = n
         try:
             while pending or busy:
@@ -130,6 +132,7 @@ class WorkerPool:
                     kind = None
                 if kind == "ready":
                     idle.append(wid)
+                    started.add(wid)
                 elif kind == "progress":
                     last_progress[tid] = payload
                     if on_progress:
@@ -152,6 +155,13 @@ class WorkerPool:
                     if wid in idle:
                         idle.remove(wid)
                     result.worker_deaths += 1
+                    if wid not in started:
+                        deaths_at_start += 1
+                        if deaths_at_start > self.workers * (self.retries + 2):
+                            raise SoundmatchError(
+                                f"worker processes keep dying while they start ("
+                                f"{deaths_at_start} so far, last exit code {proc.exitcode}); "
+                                "the synth crashes on load")
                     held = busy.pop(wid, None)
                     if held is not None:
                         tid, task = held

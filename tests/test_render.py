@@ -175,3 +175,13 @@ def test_bad_shard_option_is_one_line(shard, invoke, tmp_path):
 def test_reader_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     with pytest.raises(SoundmatchError, match="not a soundmatch dataset"):
         DatasetReader(tmp_path)
+
+
+def test_a_synth_that_crashes_on_load_stops_the_job_with_one_line(sine_env, tmp_path):
+    out = tmp_path / "data"
+    result = run_soundmatch("render", "--synth", "sine-crash-on-load", "--count", 10,
+                            "--workers", 2, "--no-check", "--out", out, env=sine_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "worker processes keep dying while they start" in last
+    assert "the synth crashes on load" in last

@@ -120,7 +120,7 @@ def test_ddp_with_two_gloo_processes_agrees_on_one_checkpoint(tiny_data, tmp_pat
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "soundmatch", *[str(a) for a in train_args(tiny_data, out, "mlp", 2)],
-           "--device", "cpu"]
+           "--device", "cpu", "--time-budget", "60"]  # the budget: rank 0's clock, broadcast
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -129,8 +129,7 @@ def test_ddp_with_two_gloo_processes_agrees_on_one_checkpoint(tiny_data, tmp_pat
     assert len(hashes) == 2 and hashes[0] == hashes[1]
     assert weights_hash(load_checkpoint(out / "last.pt").model) == hashes[0]
     assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt"]
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [h["samples"] for h in history] == [16, 128]  # the next epoch is a whole one
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert result.stdout.count("best validation MSE") == 1  # rank 0 alone reports
 
 

@@ -144,11 +144,12 @@ class VST3Synth(SynthAdapter):
 
     def _choose_apply(self) -> str:
         """The cheapest apply mode under which values survive a render: two probe patches, every
-        spec parameter at one end of its range and then at the other, must each be read back
-        after their render and must sound different. (A plugin may report the value it was given
-        while its engine plays its defaults, so the read-back alone does not tell.)"""
-        low = {p.synth_name: p.min for p in self.spec.parameters}
-        high = {p.synth_name: p.max for p in self.spec.parameters}
+        spec parameter at a quarter of its range and then at three quarters (not at the ends,
+        where buggy plugins are likeliest to crash), must each be read back after their render
+        and must sound different. (A plugin may report the value it was given while its engine
+        plays its defaults, so the read-back alone does not tell.)"""
+        low = self.spec.to_synth(np.full(len(self.spec), 0.25))
+        high = self.spec.to_synth(np.full(len(self.spec), 0.75))
         features = FeatureConfig(sample_rate=self.spec.render.sample_rate)
         for mode in APPLY_MODES:
             self.apply = mode
