@@ -39,16 +39,8 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path
     if history and history[0].get("baseline_val_loss") is not None:
         ax.axhline(history[0]["baseline_val_loss"], color="grey", linestyle="--",
                    label="constant predictor (validation)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (normalised parameters)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    _loss_axes(ax, "epoch", "MSE (normalised parameters)")
+    return _save(fig, ax, path, title)
 
 
 def plot_runs(histories: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
@@ -62,16 +54,8 @@ def plot_runs(histories: dict[str, list[dict]], path: str | Path, title: str = "
         baseline = baseline or (history[0].get("baseline_val_loss") if history else None)
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", label="constant predictor")
-    ax.set_xlabel("training time (minutes)")
-    ax.set_ylabel("validation MSE (normalised parameters)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    _loss_axes(ax, "training time (minutes)", "validation MSE (normalised parameters)")
+    return _save(fig, ax, path, title)
 
 
 def plot_per_parameter(errors: dict[str, dict[str, float]], path: str | Path,
@@ -89,6 +73,18 @@ def plot_per_parameter(errors: dict[str, dict[str, float]], path: str | Path,
     ax.invert_yaxis()
     ax.set_xlabel("test MSE (normalised parameter)")
     ax.grid(alpha=0.3, axis="x")
+    return _save(fig, ax, path, title)
+
+
+def _loss_axes(ax, xlabel: str, ylabel: str) -> None:
+    """Losses span decades, so a log scale with a grid at every tick."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+
+
+def _save(fig, ax, path: str | Path, title: str) -> Path:
     ax.legend()
     ax.set_title(title)
     fig.tight_layout()
