@@ -38,10 +38,10 @@ def _bare_init(spec_name: str = "builtin"):
     _FEATURES = FeatureConfig(sample_rate=_SPEC.render.sample_rate)
     if _SPEC.adapter == "vst3":
         import pedalboard
-        from soundmatch_adapters.vst3.adapter import resolve_option_path
 
-        plugin = pedalboard.load_plugin(str(resolve_option_path(_SPEC,
-                                                                _SPEC.options["plugin_path"])))
+        from soundmatch.adapter import code_path
+
+        plugin = pedalboard.load_plugin(str(code_path(_SPEC, "plugin_path")))
         r = _SPEC.render
         notes = [(bytes([0x90, r.note, r.velocity]), 0.0),
                  (bytes([0x80, r.note, 0]), r.note_length)]

@@ -6,6 +6,7 @@ them) and returns mono float32 audio of the spec's duration for one note.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +14,35 @@ from typing import ClassVar
 
 import numpy as np
 
+from .errors import SoundmatchError
 from .spec import Spec
+
+# Where the user points an adapter at its synth's file (``--plugin-path`` sets it, so that worker
+# processes see it too).
+PLUGIN_PATH_ENV = "SOUNDMATCH_PLUGIN_PATH"
+
+
+def option_path(spec: Spec, key: str) -> Path | None:
+    """The file ``spec.options[key]`` names, a relative path resolved against the spec file."""
+    value = spec.options.get(key)
+    if not value:
+        return None
+    path = Path(os.path.expanduser(str(value)))
+    if not path.is_absolute() and Path(spec.source).exists():
+        path = Path(spec.source).parent / path
+    return path
+
+
+def code_path(spec: Spec, key: str) -> Path | None:
+    """Like ``option_path``, for a file whose loading runs code (a plugin binary). Only a trusted
+    spec (a file the user named, or one a plugin ships) may name one: a checkpoint or a dataset
+    someone sent you describes a synth but never chooses native code to load."""
+    if spec.options.get(key) and not spec.trusted:
+        raise SoundmatchError(
+            f"{spec.source}: synth.options.{key}: found {str(spec.options[key])[:80]!r}, but a "
+            f"checkpoint or dataset may not choose a file to load; pass --plugin-path PATH or set "
+            f"${PLUGIN_PATH_ENV}")
+    return option_path(spec, key)
 
 
 class SynthAdapter(ABC):
@@ -59,8 +88,6 @@ class SynthAdapter(ABC):
 
         data = yaml.safe_load(Path(path).read_text())
         if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
-            from .errors import SoundmatchError
-
             raise SoundmatchError(f"{path}: not a preset (expected a 'parameters' mapping)")
         return {str(k): float(v) for k, v in data["parameters"].items()}
 
@@ -69,6 +96,11 @@ class SynthAdapter(ABC):
     ) -> np.ndarray:
         self.set_patch(patch)
         return self.render(note, velocity)
+
+    def loaded_file(self) -> Path | None:
+        """The native file (plugin binary) this instance loaded, if any: the CLI names it, so a
+        user always sees which code runs."""
+        return None
 
     def notes(self) -> list[str]:
         """Things a user should know about how this adapter drives its synth (e.g. a workaround

@@ -81,6 +81,13 @@ class RateColumn(TextColumn):
         return f"{speed:,.0f} {self.unit}" if speed else f"… {self.unit}"
 
 
+def announce_synth(adapter) -> None:
+    """Say which native file runs, whenever an adapter loaded one."""
+    loaded = adapter.loaded_file()
+    if loaded is not None:
+        stderr.print(f"synth: {type(adapter).__name__} loaded {loaded}")
+
+
 def _print_fields(lines: list[tuple[str, str]]) -> None:
     width = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
@@ -296,6 +303,7 @@ def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_b
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path),
               help="Write an HTML page with audio and spectrograms of some examples here.")
+@plugin_path_option
 def evaluate(checkpoints, data, split, count, workers, as_json, report):
     """Score checkpoints on a dataset: parameter MSE, spectral convergence and spectral distance
     between the renders of the true and the predicted patches (the paper's Table 2)."""
@@ -345,6 +353,7 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
               "[default: the input's detected pitch, else the spec's note]")
 @click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Improve the network's guess with a search of N renders.")
+@plugin_path_option
 def match(inputs, checkpoint, synth, out, note, refine):
     """Set the synth's parameters so that it plays each input sound.
 
@@ -354,6 +363,7 @@ def match(inputs, checkpoint, synth, out, note, refine):
     from .matcher import Matcher
 
     matcher = Matcher.load(checkpoint, synth)
+    announce_synth(matcher.adapter)
     failures = 0
     for path in inputs:
         try:

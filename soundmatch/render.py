@@ -82,12 +82,13 @@ class _WorkerState:
     root: Path
 
 
-def init_render_worker(manifest_dict: dict, root: str, spec_source: str) -> _WorkerState:
+def init_render_worker(manifest_dict: dict, root: str, spec_source: str,
+                       trusted: bool = False) -> _WorkerState:
     import torch
 
     torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
     manifest = dataset.Manifest.from_dict(manifest_dict, root)
-    spec = spec_from_dict(manifest.spec, source=spec_source)
+    spec = spec_from_dict(manifest.spec, source=spec_source, trusted=trusted)
     adapter = plugins.create_adapter(spec)
     return _WorkerState(spec, adapter, manifest, manifest.feature_config(), Path(root))
 
@@ -206,8 +207,8 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
             on_progress(sum(partial.values()))
 
     started = time.perf_counter()
-    pool = WorkerPool(workers, init_render_worker, (manifest.to_dict(), str(root), spec.source),
-                      render_shard)
+    pool = WorkerPool(workers, init_render_worker,
+                      (manifest.to_dict(), str(root), spec.source, spec.trusted), render_shard)
     result = pool.run([(i, (i, frozenset())) for i in todo], on_progress=progress,
                       on_done=lambda tid, meta: progress(tid, (meta["count"], None)),
                       on_crash=_skip_crashed)

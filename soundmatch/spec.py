@@ -334,6 +334,10 @@ class Spec:
     options: dict = field(default_factory=dict)
     description: str = ""
     source: str = "<spec>"
+    # True only for a spec file the user named or a spec a plugin ships. A spec read back from a
+    # checkpoint or a dataset manifest is untrusted: it may describe a synth but never choose a
+    # file to load (see ``SynthAdapter.trusted_path``).
+    trusted: bool = field(default=False, compare=False)
 
     @property
     def names(self) -> list[str]:
@@ -394,8 +398,9 @@ class Spec:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-def spec_from_dict(data: Any, source: str = "<spec>") -> Spec:
-    """Validate a spec given as plain data (e.g. stored in a dataset manifest or a checkpoint)."""
+def spec_from_dict(data: Any, source: str = "<spec>", trusted: bool = False) -> Spec:
+    """Validate a spec given as plain data (e.g. stored in a dataset manifest or a checkpoint).
+    ``trusted`` only where the data is a file the user chose (see ``Spec.trusted``)."""
     f = _Fields(source, "", data)
     f.unknown({"name", "description", "synth", "render", "parameters"})
     synth = _Fields(source, "synth", f.get("synth", dict, required_hint="with an adapter name"))
@@ -422,6 +427,7 @@ def spec_from_dict(data: Any, source: str = "<spec>") -> Spec:
         options=dict(options),
         description=f.get("description", str, ""),
         source=source,
+        trusted=trusted,
     )
 
 
@@ -439,4 +445,4 @@ def load_spec(path: str | Path) -> Spec:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise SoundmatchError(f"{path}: not valid YAML{where} ({problem})") from None
-    return spec_from_dict(data, source=str(path))
+    return spec_from_dict(data, source=str(path), trusted=True)

@@ -5,6 +5,7 @@ match loop."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,7 +121,7 @@ def test_spec_tools_inspect_init_fit_and_check(vst3_plugin, vst3_spec, tmp_path)
                                atol=2e-3)
 
 
-def test_render_train_match_on_the_plugin(vst3_spec, tmp_path):
+def test_render_train_match_on_the_plugin(vst3_spec, vst3_plugin, tmp_path):
     spec = vst3_spec()
     data, run = tmp_path / "data", tmp_path / "run"
     render = run_soundmatch("render", "--spec", spec, "--count", 96, "--workers", 2,
@@ -136,10 +137,18 @@ def test_render_train_match_on_the_plugin(vst3_spec, tmp_path):
     s = load_spec(spec)
     write_wav(target, plugins.create_adapter(s).render_patch(s.to_synth(s.defaults()), note=64),
               SR)
+    # The checkpoint's spec names the plugin, but a checkpoint never chooses a binary to load:
+    # the user points at it, and the CLI says what it loaded.
+    refused = run_soundmatch("match", target, "--checkpoint", run / "best.pt", "--out",
+                             tmp_path / "out", env={"SOUNDMATCH_PLUGIN_PATH": ""})
+    assert refused.returncode == 1
+    assert "may not choose a file to load" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     match = run_soundmatch("match", target, "--checkpoint", run / "best.pt", "--out",
-                           tmp_path / "out", "--refine", 8)
+                           tmp_path / "out", "--refine", 8, "--plugin-path", vst3_plugin)
     assert match.returncode == 0, match.stderr
-    assert "target.wav (note 64)" in match.stdout
+    assert f"loaded {Path(vst3_plugin).resolve()}" in " ".join(match.stderr.split())
+    assert "target.wav (note 64" in match.stdout
     assert (tmp_path / "out" / "target.preset.vstpreset").stat().st_size > 0
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from soundmatch_adapters.vst3.adapter import ENV_PLUGIN_PATH, VST3Synth, resolve_option_path
+from soundmatch_adapters.vst3.adapter import ENV_PLUGIN_PATH, VST3Synth
 
 from soundmatch import hookimpl
+from soundmatch.adapter import option_path
 from soundmatch.errors import SoundmatchError
 
 ENV_MASSIVE_PATH = "SOUNDMATCH_MASSIVE_PATH"
@@ -29,7 +30,9 @@ class MassiveSynth(VST3Synth):
                     or os.environ.get(ENV_PLUGIN_PATH))
         if override:
             return Path(override)
-        configured = resolve_option_path(spec, spec.options.get("plugin_path"))
+        # An untrusted spec (from a checkpoint or dataset) never chooses the binary: only the
+        # standard install locations are searched then.
+        configured = option_path(spec, "plugin_path") if spec.trusted else None
         candidates = ([configured] if configured else []) + [
             Path(os.path.expanduser(p)) for p in LOCATIONS]
         for path in candidates:

@@ -4,7 +4,8 @@ A spec maps its parameters to the plugin's own parameter names (as pedalboard ex
 lower-case, underscores) in the plugin's own units. Spec options (``synth.options``):
 
 - ``plugin_path``: the .vst3 bundle (relative paths are relative to the spec file); the
-  ``--plugin-path`` option and ``SOUNDMATCH_PLUGIN_PATH`` override it.
+  ``--plugin-path`` option and ``SOUNDMATCH_PLUGIN_PATH`` override it. Only a spec file the user
+  names may set it: the spec inside a checkpoint or dataset never chooses a plugin binary.
 - ``plugin_name``: for bundles holding several plugins.
 - ``base_state``: a file with the plugin's saved state (``save_preset`` writes one, or a
   .vstpreset), applied before every patch: the base preset.
@@ -26,25 +27,16 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from soundmatch.adapter import SynthAdapter
+from soundmatch.adapter import PLUGIN_PATH_ENV, SynthAdapter, code_path, option_path
 from soundmatch.check import AUDIBLE_THRESHOLD, holds
 from soundmatch.errors import SoundmatchError
 from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.spec import Spec
 
-ENV_PLUGIN_PATH = "SOUNDMATCH_PLUGIN_PATH"
+ENV_PLUGIN_PATH = PLUGIN_PATH_ENV
 OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply")
 APPLY_MODES = ("direct", "flush", "state")
 FLUSH_SAMPLES = 64
-
-
-def resolve_option_path(spec: Spec, value: str | None) -> Path | None:
-    if not value:
-        return None
-    path = Path(os.path.expanduser(value))
-    if not path.is_absolute() and Path(spec.source).exists():
-        path = Path(spec.source).parent / path
-    return path
 
 
 def load_instrument(path: Path, plugin_name: str | None = None):
@@ -78,7 +70,7 @@ class VST3Synth(SynthAdapter):
         self.path = path
         self._check_names()
         self._base_state = None
-        base = resolve_option_path(spec, spec.options.get("base_state"))
+        base = option_path(spec, "base_state")
         if base is not None:
             self._base_state = self._read_state(base)
         self._channels = 2
@@ -94,11 +86,14 @@ class VST3Synth(SynthAdapter):
         override = plugin_path or os.environ.get(ENV_PLUGIN_PATH)
         if override:
             return Path(override)
-        path = resolve_option_path(spec, spec.options.get("plugin_path"))
+        path = code_path(spec, "plugin_path")
         if path is None:
             raise SoundmatchError(f"{spec.source}: synth.options.plugin_path: missing; expected "
                                   f"the plugin's path (or --plugin-path, or ${ENV_PLUGIN_PATH})")
         return path
+
+    def loaded_file(self) -> Path:
+        return self.path
 
     def _check_names(self) -> None:
         names = list(self.plugin.parameters)
