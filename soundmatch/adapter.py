@@ -54,6 +54,9 @@ class SynthAdapter(ABC):
     """
 
     default_spec: ClassVar[str | None] = None
+    # True if ``render`` plays fractional MIDI notes (a match at the input's pitch to the cent);
+    # otherwise ``render_patch`` rounds the note to the nearest semitone first.
+    fractional_notes: ClassVar[bool] = False
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
 
     def __init__(self, spec: Spec):
@@ -68,7 +71,7 @@ class SynthAdapter(ABC):
         """The values the synth holds now, read back from the synth (not from a cache)."""
 
     @abstractmethod
-    def render(self, note: int | None = None, velocity: int | None = None) -> np.ndarray:
+    def render(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
         """Render one note of the current patch from silence: note-on at 0, note-off after the
         spec's ``note_length``, ``duration`` seconds in all, mono float32 at the spec's rate.
         No tail of an earlier render may leak into this one."""
@@ -92,8 +95,10 @@ class SynthAdapter(ABC):
         return {str(k): float(v) for k, v in data["parameters"].items()}
 
     def render_patch(
-        self, patch: Mapping[str, float], note: int | None = None, velocity: int | None = None
+        self, patch: Mapping[str, float], note: float | None = None, velocity: int | None = None
     ) -> np.ndarray:
+        if note is not None and not self.fractional_notes:
+            note = round(note)
         self.set_patch(patch)
         return self.render(note, velocity)
 

@@ -48,13 +48,17 @@ def peak_db(audio: np.ndarray) -> float:
     return 20 * np.log10(peak) if peak > 0 else -np.inf
 
 
+def onset(audio: np.ndarray, rate: int, threshold_db: float = SILENCE_DB) -> int:
+    """The first sample within ``threshold_db`` of the peak, less 5 ms."""
+    level = np.max(np.abs(audio)) * 10 ** (threshold_db / 20)
+    return max(0, int(np.argmax(np.abs(audio) > level)) - int(0.005 * rate))
+
+
 def trim_leading_silence(audio: np.ndarray, rate: int,
                          threshold_db: float = SILENCE_DB) -> np.ndarray:
-    """Drop what comes before the first sample within ``threshold_db`` of the peak, less 5 ms, so a
-    sound that starts late is matched from its onset, like the synth's notes."""
-    level = np.max(np.abs(audio)) * 10 ** (threshold_db / 20)
-    onset = int(np.argmax(np.abs(audio) > level))
-    return audio[max(0, onset - int(0.005 * rate)):]
+    """Drop what comes before the onset, so a sound that starts late is matched from its onset,
+    like the synth's notes."""
+    return audio[onset(audio, rate, threshold_db):]
 
 
 def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
@@ -66,6 +70,13 @@ def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
 def prepare(audio: np.ndarray, rate: int, target_rate: int, samples: int,
             source: str = "input") -> np.ndarray:
     """Mono, resampled, leading silence trimmed, fitted to ``samples``: ready for features."""
+    return prepare_with_onset(audio, rate, target_rate, samples, source)[0]
+
+
+def prepare_with_onset(audio: np.ndarray, rate: int, target_rate: int, samples: int,
+                       source: str = "input") -> tuple[np.ndarray, int]:
+    """``prepare``, and where (in samples at ``target_rate``) the trimmed sound began, so that a
+    match can be written in time with the input."""
     mono = to_mono(np.asarray(audio, dtype=np.float32))
     if len(mono) == 0:
         raise SoundmatchError(f"{source}: empty audio (no samples)")
@@ -77,13 +88,18 @@ def prepare(audio: np.ndarray, rate: int, target_rate: int, samples: int,
     if peak_db(mono) < SILENCE_DB:
         raise SoundmatchError(f"{source}: silent (peak {peak_db(mono):.0f} dBFS, below "
                               f"{SILENCE_DB:.0f} dBFS)")
-    mono = trim_leading_silence(resample(mono, rate, target_rate), target_rate)
-    return fit_length(mono, samples).astype(np.float32)
+    mono = resample(mono, rate, target_rate)
+    start = onset(mono, target_rate)
+    return fit_length(mono[start:], samples).astype(np.float32), start
 
 
 def load(path: str | Path, target_rate: int, samples: int) -> np.ndarray:
+    return load_with_onset(path, target_rate, samples)[0]
+
+
+def load_with_onset(path: str | Path, target_rate: int, samples: int) -> tuple[np.ndarray, int]:
     audio, rate = read_audio(path)
-    return prepare(audio, rate, target_rate, samples, source=str(path))
+    return prepare_with_onset(audio, rate, target_rate, samples, source=str(path))
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:

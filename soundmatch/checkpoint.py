@@ -74,7 +74,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         features = FeatureConfig.from_dict(payload["features"])
         backbone, _ = create_model(payload["backbone"], tuple(payload["input_shape"]), len(spec),
                                    **payload["config"])
-        model = SoundMatcher(backbone)
+        input_shape = tuple(payload["input_shape"])
+        model = SoundMatcher(backbone, n_mels=input_shape[0],
+                             note_range=payload.get("note_range"))
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint ({exc})") from None

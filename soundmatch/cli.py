@@ -81,6 +81,27 @@ class RateColumn(TextColumn):
         return f"{speed:,.0f} {self.unit}" if speed else f"… {self.unit}"
 
 
+class BudgetType(click.ParamType):
+    """``--refine``: renders (``200``) or seconds (``8s``); ``default`` for the default."""
+
+    name = "budget"
+
+    def convert(self, value, param, ctx):
+        from .matcher import DEFAULT_REFINE
+        from .search import Budget
+
+        text = DEFAULT_REFINE if str(value) == "default" else str(value)
+        try:
+            Budget(text)
+        except ValueError:
+            self.fail(f"found {value!r}, expected a number of renders (200) or seconds (8s)",
+                      param, ctx)
+        return text
+
+
+BUDGET = BudgetType()
+
+
 def announce_synth(adapter) -> None:
     """Say which native file runs, whenever an adapter loaded one."""
     loaded = adapter.loaded_file()
@@ -343,18 +364,28 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path),
-              help="Model to use. [default: the shipped model for the built-in synth]")
+@click.option("--checkpoint", metavar="PATH|NAME",
+              help="Model to use: a checkpoint file, or a shipped model by name: builtin-rich "
+                   "(the default, for real sounds) or builtin-16 (the paper's 16 parameters).")
 @click.option("--synth", metavar="NAME", help="Synth to play the match on; must fit the "
               "checkpoint's spec. [default: the checkpoint's]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("matches"),
               show_default=True, help="Folder for the results.")
-@click.option("--note", type=click.IntRange(0, 127), help="MIDI note to play the match at. "
-              "[default: the input's detected pitch, else the spec's note]")
-@click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Improve the network's guess with a search of N renders.")
+@click.option("--note", type=click.FloatRange(0, 127), help="MIDI note to play the match at "
+              "(fractional: 60.5 is a quarter tone above C4). [default: the input's detected "
+              "pitch, to the cent, else the spec's note]")
+@click.option("--refine", type=BUDGET, default="0", is_flag=False, flag_value="default",
+              show_default=True, metavar="[N|Ss]",
+              help="Search for a closer patch: N renders, or S seconds (e.g. 8s), from the best "
+                   "of several starts. `--refine` alone: the default budget (6s).")
+@click.option("--level", type=click.Choice(["least-squares", "energy"]),
+              default="least-squares", show_default=True,
+              help="The level the match is written at: the gain closest to the input's "
+                   "spectrogram, or the input's energy.")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="all cores", help="Threads that render the search's candidates.")
 @plugin_path_option
-def match(inputs, checkpoint, synth, out, note, refine):
+def match(inputs, checkpoint, synth, out, note, refine, level, workers):
     """Set the synth's parameters so that it plays each input sound.
 
     Writes, per input: the matched audio, the parameters (YAML, synth units), a preset for the
@@ -362,14 +393,15 @@ def match(inputs, checkpoint, synth, out, note, refine):
     """
     from .matcher import Matcher
 
-    matcher = Matcher.load(checkpoint, synth)
+    matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
     announce_synth(matcher.adapter)
     failures = 0
     for path in inputs:
         try:
             with stderr.status(f"Matching {path}…") as status:
                 def on_render(n, best, _path=path, _status=status):
-                    _status.update(f"Refining {_path}: {n}/{refine} renders, distance {best:.4f}")
+                    _status.update(f"Refining {_path} ({refine}): {n} renders, distance "
+                                   f"{best:.4f}")
 
                 result = matcher.match(path, note=note, refine=refine, on_render=on_render)
                 paths = matcher.save(result, out)
@@ -383,8 +415,8 @@ def match(inputs, checkpoint, synth, out, note, refine):
 
 
 def _print_match(matcher, result, paths) -> None:
-    pitch = (f"note {result.note}" if result.pitched
-             else f"no pitch detected, played at the spec's note {result.note}")
+    pitch = (f"note {result.note:.2f}" if result.pitched
+             else f"no pitch detected, played at note {result.note:.2f}")
     table = Table(title=f"{result.source} ({pitch})", box=box.SIMPLE_HEAD)
     for col in ("parameter", "value", "unit"):
         table.add_column(col, justify="right" if col == "value" else "left")
@@ -392,9 +424,10 @@ def _print_match(matcher, result, paths) -> None:
         table.add_row(p.name, f"{result.patch[p.name]:.4g}", p.unit)
     stdout.print(table)
     s = result.scores
-    line = f"spectral distance {s['spectral_distance']:.4f}, SC {s['spectral_convergence']:.3f}"
-    if "distance_before_refine" in s:
-        line += (f" (refined from {s['distance_before_refine']:.4f} in "
+    line = (f"gain {result.gain_db:+.1f} dB; match distance {s['distance']:.4f}, spectral "
+            f"distance {s['spectral_distance']:.4f}, SC {s['spectral_convergence']:.3f}")
+    if "renders" in s:
+        line += (f" (the network's guess: {s['distance_network']:.4f}; refined in "
                  f"{int(s['renders'])} renders)")
     stdout.print(line)
     stdout.print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -288,3 +288,15 @@ class DatasetReader:
     def params(self) -> np.ndarray:
         """All normalised parameters, (len, num_params): small enough to hold in memory."""
         return np.concatenate([self._arrays(i)["params"] for i in range(len(self.shards))])
+
+    def note(self, index: int) -> float:
+        """The MIDI note example ``index`` was rendered at."""
+        position, row = self._locate(index)
+        arrays = self._arrays(position)
+        return float(arrays["notes"][row]) if "notes" in arrays else float(self.spec.render.note)
+
+    def notes(self) -> np.ndarray:
+        """All examples' notes, (len,) float32."""
+        if not self.spec.render.notes:
+            return np.full(len(self), self.spec.render.note, dtype=np.float32)
+        return np.concatenate([self._arrays(i)["notes"] for i in range(len(self.shards))])

@@ -60,22 +60,25 @@ def test_indices(ckpt: Checkpoint, reader: DatasetReader, split: str, count: int
 def predict(ckpt: Checkpoint, reader: DatasetReader, indices: np.ndarray,
             batch_size: int = 64) -> np.ndarray:
     out = []
+    notes = torch.from_numpy(reader.notes()[indices])
     with torch.no_grad():
         for start in range(0, len(indices), batch_size):
             batch = np.stack([reader[int(i)][0] for i in indices[start:start + batch_size]])
-            out.append(ckpt.model(torch.from_numpy(batch.astype(np.float32))).numpy())
+            out.append(ckpt.model(torch.from_numpy(batch.astype(np.float32)),
+                                  notes[start:start + batch_size]).numpy())
     return np.concatenate(out)
 
 
 def _score_chunk(state, task, progress=None) -> dict:
     """Worker: render the true patches once and each model's predictions; score the audio."""
-    true, predictions = task
+    true, predictions, notes = task
     out = {name: {"sc": [], "distance": []} for name in predictions}
     for row in range(len(true)):
-        target = state.adapter.render_patch(state.spec.to_synth(true[row]))
+        note = float(notes[row])
+        target = state.adapter.render_patch(state.spec.to_synth(true[row]), note=note)
         distance = SpectralDistance(target)  # the target's spectra, once for every model
         for name, predicted in predictions.items():
-            estimate = state.adapter.render_patch(state.spec.to_synth(predicted[row]))
+            estimate = state.adapter.render_patch(state.spec.to_synth(predicted[row]), note=note)
             out[name]["sc"].append(spectral_convergence(target, estimate))
             out[name]["distance"].append(distance(estimate))
         if progress:
@@ -96,8 +99,9 @@ def evaluate(paths: list[str | Path], data: str | Path, split: str = "test", cou
                                   "checkpoints compared side by side must share a test split")
     true = reader.params()[indices]
     predicted = {name: predict(c, reader, indices) for name, c in zip(names, ckpts, strict=True)}
-    chunks = [(i, (true[i:i + CHUNK], {n: p[i:i + CHUNK] for n, p in predicted.items()}))
-              for i in range(0, len(indices), CHUNK)]
+    notes = reader.notes()[indices]
+    chunks = [(i, (true[i:i + CHUNK], {n: p[i:i + CHUNK] for n, p in predicted.items()},
+                   notes[i:i + CHUNK])) for i in range(0, len(indices), CHUNK)]
     if on_start:
         on_start(len(indices))
     partial: dict[int, int] = {}
@@ -161,12 +165,13 @@ def write_report(out: str | Path, scores: list[Scores], details: dict, examples:
     rows = []
     for k in picks:
         index = details["per_example"]["indices"][k]
-        target = adapter.render_patch(spec.to_synth(true[k]))
+        note = reader.note(index)
+        target = adapter.render_patch(spec.to_synth(true[k]), note=note)
         write_wav(out / "media" / f"{index}-target.wav", target, rate)
         cells = [f"<td><b>example {index}</b><br>target<br>"
                  f"<audio controls src='media/{index}-target.wav'></audio></td>"]
         for s in scores:
-            audio = adapter.render_patch(spec.to_synth(predicted[s.name][k]))
+            audio = adapter.render_patch(spec.to_synth(predicted[s.name][k]), note=note)
             write_wav(out / "media" / f"{index}-{s.name}.wav", audio, rate)
             plot_comparison(log_mel(target, config).numpy(), log_mel(audio, config).numpy(),
                             out / "media" / f"{index}-{s.name}.png", title=f"example {index}",

@@ -40,13 +40,33 @@ def count_parameters(name: str, input_shape: tuple[int, int] = (64, 173),
 
 
 class SoundMatcher(nn.Module):
-    """Raw log-mel features in, normalised synth parameters in [0, 1] out."""
+    """Raw log-mel features (and, for a model trained across notes, the MIDI note each was played
+    at) in, normalised synth parameters in [0, 1] out.
 
-    def __init__(self, backbone: nn.Module, feature_mean: float = 0.0, feature_std: float = 1.0):
+    The note reaches every backbone the same way: a small network maps it to a bias per mel band,
+    added to the standardised features before the backbone sees them. So any registered backbone
+    can be told the note, and the input needs no transposition (which would stretch time).
+    """
+
+    def __init__(self, backbone: nn.Module, feature_mean: float = 0.0, feature_std: float = 1.0,
+                 n_mels: int | None = None, note_range: tuple[int, int] | None = None):
         super().__init__()
         self.backbone = backbone
         self.register_buffer("feature_mean", torch.tensor(float(feature_mean)))
         self.register_buffer("feature_std", torch.tensor(float(feature_std)))
+        self.note_range = tuple(note_range) if note_range else None
+        self.note_embedding = None
+        if self.note_range:
+            if n_mels is None:
+                raise ValueError("a note-conditioned model needs n_mels")
+            self.note_embedding = nn.Sequential(nn.Linear(1, 64), nn.GELU(), nn.Linear(64, n_mels))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.backbone((features - self.feature_mean) / self.feature_std)
+    def forward(self, features: torch.Tensor, note: torch.Tensor | None = None) -> torch.Tensor:
+        x = (features - self.feature_mean) / self.feature_std
+        if self.note_embedding is not None:
+            if note is None:
+                raise ValueError("this model was trained across notes: pass the note")
+            lo, hi = self.note_range
+            scaled = (note.to(x.dtype).reshape(-1, 1) - (lo + hi) / 2) / max((hi - lo) / 2, 1)
+            x = x + self.note_embedding(scaled).unsqueeze(-1)
+        return self.backbone(x)

@@ -1,7 +1,7 @@
 """Pitch detection for matching at the input's note (YIN: de Cheveigné and Kawahara, 2002).
 
-The synth renders a MIDI note, so what matters is the nearest note and whether there is one at all:
-noise, drums and most consonants have none, and then the spec's note is used.
+A match plays at the input's pitch to the cent where the synth takes fractional notes (the nearest
+note elsewhere). Noise, drums and most consonants have no pitch, and then the spec's note is used.
 """
 
 from __future__ import annotations
@@ -68,7 +68,13 @@ def hz_to_midi(hz: float) -> float:
     return 69.0 + 12.0 * math.log2(hz / 440.0)
 
 
+def detect_pitch(audio: np.ndarray, rate: int) -> float | None:
+    """The sound's pitch as a fractional MIDI note (60.07 is C4 seven cents sharp), or None."""
+    f0 = detect_f0(audio, rate)
+    return None if f0 is None else float(np.clip(hz_to_midi(f0), 0.0, 127.0))
+
+
 def detect_note(audio: np.ndarray, rate: int) -> int | None:
     """The nearest MIDI note of the sound's pitch, or None if it has none."""
-    f0 = detect_f0(audio, rate)
-    return None if f0 is None else int(np.clip(round(hz_to_midi(f0)), 0, 127))
+    pitch = detect_pitch(audio, rate)
+    return None if pitch is None else round(pitch)

@@ -108,10 +108,15 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
     audio = None
     if manifest.keep_audio:
         audio = np.empty((target, spec.render.num_samples), dtype=np.float16)
+    notes = np.empty(target, dtype=np.float32) if spec.render.notes else None
     kept = dropped = attempt = 0
     started = time.perf_counter()
     while kept < target:
-        for u in spec.sample(rng, CANDIDATE_BATCH):
+        candidates = spec.sample(rng, CANDIDATE_BATCH)
+        # Drawn only for a note range, so a single-note spec's shards stay as they were.
+        pitches = (spec.render.sample_notes(rng, CANDIDATE_BATCH) if notes is not None
+                   else [None] * CANDIDATE_BATCH)
+        for u, note in zip(candidates, pitches, strict=True):
             if kept == target:
                 break
             attempt += 1
@@ -119,12 +124,15 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
                 continue  # this patch killed the synth: it is lost, not retried
             if progress:
                 progress((kept, attempt))  # before the render: a crash is pinned to this patch
-            y = state.adapter.render_patch(spec.to_synth(u))
+            y = state.adapter.render_patch(spec.to_synth(u),
+                                           note=None if note is None else int(note))
             peak = float(np.max(np.abs(y))) if len(y) else 0.0
             if not np.isfinite(peak) or peak < threshold:
                 dropped += 1
                 continue
             params[kept] = u
+            if notes is not None:
+                notes[kept] = note
             features[kept] = log_mel(y, state.features).numpy()
             if audio is not None:
                 audio[kept] = y
@@ -138,6 +146,8 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
     arrays = {"params": params, "features": features}
     if audio is not None:
         arrays["audio"] = audio
+    if notes is not None:
+        arrays["notes"] = notes
     meta = {"index": index, "count": target, "dropped": dropped, "lost": len(skip),
             "seconds": round(time.perf_counter() - started, 3)}
     dataset.write_shard(state.root, index, arrays, meta)

@@ -253,13 +253,38 @@ class RenderSettings:
     note_length: float = 1.0
     sample_rate: int = 44100
     silence_threshold_db: float = -60.0
+    # Train across notes: each example is rendered at a whole note drawn uniformly from this
+    # inclusive range, and the model is told the note (see ``SoundMatcher``). None: always ``note``.
+    notes: tuple[int, int] | None = None
 
     @property
     def num_samples(self) -> int:
         return round(self.duration * self.sample_rate)
 
+    def sample_notes(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` notes for ``n`` examples (all ``note`` unless a range is set)."""
+        if self.notes is None:
+            return np.full(n, self.note, dtype=np.int64)
+        return rng.integers(self.notes[0], self.notes[1] + 1, n)
+
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if self.notes is None:
+            del out["notes"]  # so that a spec without a range keeps its fingerprint
+        else:
+            out["notes"] = list(self.notes)
+        return out
+
+
+def _parse_notes(f: _Fields) -> tuple[int, int] | None:
+    raw = f.data.get("notes") if isinstance(f.data, Mapping) else None
+    if raw is None:
+        return None
+    if (not isinstance(raw, (list, tuple)) or len(raw) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
+            or not 0 <= raw[0] <= raw[1] <= 127):
+        f.fail("notes", f"found {str(raw)[:40]}, expected [lowest, highest] MIDI notes in 0..127")
+    return int(raw[0]), int(raw[1])
 
 
 def _parse_render(source: str, raw: Any) -> RenderSettings:
@@ -273,6 +298,7 @@ def _parse_render(source: str, raw: Any) -> RenderSettings:
         note_length=f.get("note_length", float, d.note_length),
         sample_rate=f.get("sample_rate", int, d.sample_rate),
         silence_threshold_db=f.get("silence_threshold_db", float, d.silence_threshold_db),
+        notes=_parse_notes(f),
     )
     if not 0 <= s.note <= 127:
         f.fail("note", f"found {s.note}, expected a MIDI note in 0..127")

@@ -78,8 +78,11 @@ class Examples(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int):
-        features, params = self.reader[int(self.indices[i])]
-        return torch.from_numpy(features.astype(np.float32)), torch.from_numpy(np.array(params))
+        index = int(self.indices[i])
+        features, params = self.reader[index]
+        return (torch.from_numpy(features.astype(np.float32)),
+                torch.tensor(self.reader.note(index), dtype=torch.float32),
+                torch.from_numpy(np.array(params)))
 
 
 def feature_stats(reader: DatasetReader, indices: np.ndarray) -> tuple[float, float]:
@@ -163,7 +166,9 @@ def train(opts: TrainOptions, reporter=None) -> dict:
 
     # Model and optimiser.
     backbone, config = create_model(opts.backbone, input_shape, len(reader.spec), **opts.config)
-    model = SoundMatcher(backbone, mean, std).to(rt.device)
+    note_range = reader.spec.render.notes
+    model = SoundMatcher(backbone, mean, std, n_mels=input_shape[0],
+                         note_range=note_range).to(rt.device)
     lr = opts.lr if opts.lr is not None else default_lr(opts.backbone)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -201,6 +206,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
             "backbone": opts.backbone, "config": config, "spec": reader.manifest.spec,
             "features": reader.manifest.features, "input_shape": list(input_shape),
             "feature_stats": {"mean": mean, "std": std},
+            "note_range": list(note_range) if note_range else None,
             "split": {"seed": opts.seed, "fractions": list(SPLIT), "count": len(reader),
                       "dataset": str(opts.data)},
             "dataset_key": reader.manifest.key(), "run": opts.identity()}
@@ -222,10 +228,10 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         sampler.set_epoch(epoch)
         net.train()
         total, count = 0.0, 0
-        for step, (x, y) in enumerate(loader):
-            x, y = x.to(rt.device, non_blocking=True), y.to(rt.device, non_blocking=True)
+        for step, (x, n, y) in enumerate(loader):
+            x, n, y = (t.to(rt.device, non_blocking=True) for t in (x, n, y))
             with autocast:
-                loss = torch.nn.functional.mse_loss(net(x).float(), y)
+                loss = torch.nn.functional.mse_loss(net(x, n).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -279,10 +285,10 @@ def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.nda
     model.eval()
     part = Examples(reader, indices[rt.rank::rt.world])
     total, count = 0.0, 0
-    for x, y in DataLoader(part, batch_size=batch_size):
-        x, y = x.to(rt.device), y.to(rt.device)
+    for x, n, y in DataLoader(part, batch_size=batch_size):
+        x, n, y = x.to(rt.device), n.to(rt.device), y.to(rt.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda"):
-            pred = model(x).float()
+            pred = model(x, n).float()
         total += float(((pred - y) ** 2).mean(dim=1).sum())
         count += len(x)
     total, count = _all_sum([total, count], rt)

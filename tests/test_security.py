@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import torch
 
-from soundmatch.matcher import default_checkpoint
+from soundmatch.matcher import pretrained_checkpoint
 
 from .conftest import REPO, run_soundmatch
 
@@ -35,7 +35,7 @@ def hostile_model(tmp_path):
     source = tmp_path / "evil.c"
     source.write_text(CONSTRUCTOR)
     subprocess.run(["cc", "-shared", "-fPIC", "-o", binary, source], check=True)
-    payload = torch.load(default_checkpoint(), weights_only=True)
+    payload = torch.load(pretrained_checkpoint("builtin-16"), weights_only=True)
     payload["spec"]["synth"] = {"adapter": "vst3", "options": {"plugin_path": "evil.vst3"}}
     torch.save(payload, folder / "model.pt")
     return folder

@@ -1,5 +1,7 @@
-"""The built-in synth: a fast in-process subtractive wavetable synth whose 16 parameters mirror the
-paper's Massive patch, so everything in soundmatch runs with no plugin installed."""
+"""The built-in synth: a fast in-process subtractive wavetable synth, so everything in soundmatch
+runs with no plugin installed. ``builtin-16`` drives the 16 parameters that mirror the paper's
+Massive patch; ``builtin-rich`` adds what real sounds need (sustain and release, a filter
+envelope that holds, formants, FM, the reverb's size)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,16 @@ PARAMETERS: dict[str, float] = {
     "envelope1_att_lev": 0.0,      # lowpass-cutoff envelope depth, octaves
     "envelope1_dec_tme": 1.0,      # lowpass-cutoff envelope decay (T60), s
     "master_fx2_dry_wet": 0.0,     # reverb mix, 0..1
+    # Beyond the paper's patch (builtin-rich); each neutral here, so builtin-16 is unchanged.
+    "amp_sustain": 0.0,            # amplitude sustain level while held, 0..1
+    "amp_release": None,           # amplitude release (T60), s; None: the 'release' option
+    "filter_env_sustain": 0.0,     # lowpass-cutoff envelope sustain, fraction of its depth
+    "fm_amount": 0.0,              # oscillator 2 -> oscillator 1 phase modulation index
+    "formant1_freq": 800.0,        # first formant (peaking filter, Q 4), Hz
+    "formant1_gain_db": 0.0,
+    "formant2_freq": 2500.0,       # second formant, Hz
+    "formant2_gain_db": 0.0,
+    "reverb_size": None,           # reverb room size, 0..1; None: the 'reverb_room_size' option
 }
 
 # Settings of the base patch that are not sampled; a spec may override them under synth.options.
@@ -55,6 +67,7 @@ class BuiltinSynth(SynthAdapter):
 
     default_spec = "builtin-16"
     preset_suffix = ".yaml"
+    fractional_notes = True
 
     def __init__(self, spec: Spec):
         super().__init__(spec)
@@ -72,6 +85,8 @@ class BuiltinSynth(SynthAdapter):
                 )
         self.options = {**OPTIONS, **{k: float(v) for k, v in spec.options.items()}}
         self._patch = dict(PARAMETERS)
+        self._patch["amp_release"] = self.options["release"]
+        self._patch["reverb_size"] = self.options["reverb_room_size"]
         for p in spec.parameters:
             self._patch[p.synth_name] = p.default
         self._reverb = pedalboard.Reverb(
@@ -97,7 +112,7 @@ class BuiltinSynth(SynthAdapter):
             self._noise = np.random.default_rng(NOISE_SEED).uniform(-1.0, 1.0, n)
         return self._noise
 
-    def render(self, note: int | None = None, velocity: int | None = None) -> np.ndarray:
+    def render(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
         settings = self.spec.render
         note = settings.note if note is None else note
         velocity = settings.velocity if velocity is None else velocity
@@ -116,11 +131,18 @@ class BuiltinSynth(SynthAdapter):
             max(p["envelope1_att_tme"], MIN_TIME), max(p["envelope1_dec_tme"], MIN_TIME),
             p["filter2_cut_prm_1"], p["filter2_res_prm_3"],
             max(p["envelope4_att_tme"], MIN_TIME), max(p["envelope4_dec_tme"], MIN_TIME),
-            max(self.options["release"], MIN_TIME), settings.note_length,
+            max(p["amp_release"], MIN_TIME), settings.note_length,
             self.options["level"] * velocity / 127.0,
+            float(np.clip(p["amp_sustain"], 0.0, 1.0)),
+            float(np.clip(p["filter_env_sustain"], 0.0, 1.0)), p["fm_amount"],
+            p["formant1_freq"], 10.0 ** (p["formant1_gain_db"] / 20.0),
+            p["formant2_freq"], 10.0 ** (p["formant2_gain_db"] / 20.0),
         )
         mix = float(np.clip(p["master_fx2_dry_wet"], 0.0, 1.0))
         if mix > 0.0:
+            size = float(np.clip(p["reverb_size"], 0.0, 1.0))
+            if self._reverb.room_size != size:
+                self._reverb.room_size = size
             # pedalboard resets the reverb on every call (reset=True), so no tail carries over.
             wet = self._reverb.process(out, sr, reset=True)
             # A loud resonant patch plus its reverb can pass full scale: keep the output in [-1, 1].

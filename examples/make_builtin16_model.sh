@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# How the model that ships with soundmatch (soundmatch/pretrained/builtin-ast-tiny.pt) was made:
+# How the builtin-16 model that ships with soundmatch (soundmatch/pretrained/builtin-ast-tiny.pt,
+# `--checkpoint builtin-16`) was made:
 # it is the ast-tiny of the cpu-scale reproduction (docs/results.md), the best model of that run,
 # exported as float16. About 2 hours on a 2-core CPU (10 min render, 3 x 30 min training, 11 min
 # scoring), run from the repository root.

@@ -1,0 +1,204 @@
+"""The search behind ``match --refine``: several starts rendered and ranked, then CMA-ES from the
+best, its population rendered in parallel; and the distance it minimises.
+
+Why these choices (measured on benchmarks/real_sounds.py; see docs/results.md):
+- One network guess is often in the wrong basin on a real sound (an octave off, a sustained sound
+  read as a decaying one). Rendering a few starts and keeping the closest costs a few renders.
+- The output level is part of the match: every candidate is scored at the gain that brings it
+  closest to the target (closed form, below), and the match is written at that gain.
+- The distance is ``SC + log-mel L1``: spectral convergence (linear magnitudes) carries the loud
+  structure (harmonic balance, exact pitch, the envelope of the loud part); the log-mel term on an
+  80 dB range carries the quiet structure (tails, noise, upper partials) that SC cannot see.
+  Either alone let the search trade away what the other measures.
+- It only calls ``render``, so it works for every adapter. Renders run on one adapter instance per
+  thread: the built-in synth's numba voice and torch's STFT release the GIL. Candidates are scored
+  in the order CMA-ES proposes them, so a parallel search returns what a serial one would.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .metrics import SpectralDistance
+
+N_FFT, HOP, N_MELS, FLOOR_DB = 2048, 512, 64, -80.0
+
+
+def _mel_filters(rate: int) -> torch.Tensor:
+    import torchaudio.functional as AF
+
+    return AF.melscale_fbanks(N_FFT // 2 + 1, 0.0, rate / 2, N_MELS, rate, mel_scale="htk").T
+
+
+class MatchDistance:
+    """Distance from one target to candidate renders, each heard at the input's level.
+
+    ``__call__`` returns ``(distance, gain)``. The log-mel term compares the candidate at the
+    input's energy (a near-silent candidate is scaled up, not rewarded for sitting under the
+    floor); SC is taken at its least-squares gain (the same ranking, since both depend only on
+    the angle between the magnitude spectrograms). ``gain`` is the level the match is written
+    at: ``level="energy"`` the input's energy, ``"least-squares"`` the gain that minimises
+    ||S - g Ŝ|| (quieter than the input by the cosine of that angle).
+    """
+
+    LEVELS = ("least-squares", "energy")
+    # What the search minimises; "sc+logmel" was chosen on benchmarks/real_sounds.py (README).
+    KINDS = ("sc+logmel", "sc", "logmel", "multires")
+
+    def __init__(self, target: np.ndarray, rate: int, level: str = "least-squares",
+                 kind: str = "sc+logmel"):
+        if level not in self.LEVELS:
+            raise ValueError(f"level: found {level!r}, expected one of {', '.join(self.LEVELS)}")
+        if kind not in self.KINDS:
+            raise ValueError(f"kind: found {kind!r}, expected one of {', '.join(self.KINDS)}")
+        self.level, self.kind = level, kind
+        self.multires = SpectralDistance(target) if kind == "multires" else None
+        self.window = torch.hann_window(N_FFT)
+        self.mel = _mel_filters(rate)
+        self.s = self._mag(target)
+        self.s_norm = float(torch.linalg.norm(self.s)) or 1e-12
+        m = self.mel @ self.s
+        self.floor = max(float(m.max()) * 10 ** (FLOOR_DB / 20), 1e-10)
+        self.log_m = torch.log(m.clamp_min(self.floor))
+
+    def _mag(self, audio: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        return torch.stft(x, N_FFT, HOP, window=self.window, return_complex=True).abs()
+
+    def __call__(self, audio: np.ndarray) -> tuple[float, float]:
+        s_hat = self._mag(audio)
+        norm = float(torch.linalg.norm(s_hat))
+        if not np.isfinite(norm) or norm <= 0.0:
+            return 3.0, 1.0  # silence or garbage: worse than any real candidate
+        energy_gain = self.s_norm / norm
+        cos = float((self.s * s_hat).sum()) / (self.s_norm * norm)
+        sc = float(np.sqrt(max(0.0, 1.0 - cos * cos)))
+        log_m_hat = torch.log((energy_gain * (self.mel @ s_hat)).clamp_min(self.floor))
+        l1 = float((self.log_m - log_m_hat).abs().mean())
+        gain = energy_gain * max(cos, 1e-3) if self.level == "least-squares" else energy_gain
+        if self.kind == "sc":
+            return sc, gain
+        if self.kind == "logmel":
+            return l1, gain
+        if self.kind == "multires":
+            return self.multires(energy_gain * np.asarray(audio)), gain
+        return sc + l1, gain
+
+
+@dataclass
+class Candidate:
+    params: np.ndarray  # normalised
+    note: float
+    distance: float = np.inf
+    gain: float = 1.0
+
+
+@dataclass
+class SearchResult:
+    best: Candidate
+    start: Candidate        # the best of the starts, before CMA-ES
+    network: Candidate      # the network's own guess at the detected note
+    renders: int
+    seconds: float
+
+
+class Budget:
+    """``--refine``: a number of renders (``200``), or seconds (``8s``)."""
+
+    def __init__(self, text: str | int):
+        text = str(text).strip().lower()
+        self.seconds = float(text[:-1]) if text.endswith("s") else None
+        self.renders = None if self.seconds is not None else int(text)
+        if (self.seconds is not None and self.seconds < 0) or (self.renders or 0) < 0:
+            raise ValueError(f"found {text!r}, expected renders (200) or seconds (8s), >= 0")
+
+    def __bool__(self) -> bool:
+        return bool(self.seconds) or bool(self.renders)
+
+    def __str__(self) -> str:
+        return f"{self.seconds:g}s" if self.seconds is not None else str(self.renders)
+
+    def left(self, used: int, started: float) -> int:
+        """Renders still allowed (time budgets: a large number until the time is up)."""
+        if self.seconds is not None:
+            return 1 << 30 if time.perf_counter() - started < self.seconds else 0
+        return max(0, self.renders - used)
+
+
+class Renderer:
+    """Renders candidates on ``len(renders)`` threads, one render function (adapter) each."""
+
+    def __init__(self, renders: Sequence[Callable[[np.ndarray, float], np.ndarray]]):
+        self.renders = list(renders)
+        self.pool = ThreadPoolExecutor(len(self.renders)) if len(self.renders) > 1 else None
+
+    def __call__(self, distance: MatchDistance, candidates: list[Candidate]) -> None:
+        """Fills in each candidate's distance and gain, in place."""
+        def score(k: int, c: Candidate) -> None:
+            c.distance, c.gain = distance(self.renders[k % len(self.renders)](c.params, c.note))
+
+        if self.pool is None:
+            for c in candidates:
+                score(0, c)
+            return
+        # Worker k takes candidates k, k + n, ...: each adapter instance is used by one thread.
+        n = len(self.renders)
+        list(self.pool.map(lambda k: [score(k, c) for c in candidates[k::n]], range(n)))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
+           budget: Budget, sigma: float = 0.15, seed: int = 0,
+           on_render: Callable[[int, float], None] | None = None) -> SearchResult:
+    """Rank ``starts`` (the first is the network's guess), then CMA-ES over the normalised
+    parameters from the best one at its note, within ``budget``. Never returns worse than the
+    best start."""
+    import cma
+
+    began = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the parallelism is across candidates, not inside one STFT
+    try:
+        renderer(distance, starts)
+        used = len(starts)
+        start = min(starts, key=lambda c: c.distance)
+        best = start
+        if on_render:
+            on_render(used, best.distance)
+        options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9, "tolfun": 1e-6}
+        if budget.renders is not None:
+            options["maxfevals"] = max(1, budget.renders - used)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cma warns about its own internals (flat fitness)
+            es = cma.CMAEvolutionStrategy(np.clip(start.params, 0, 1), sigma, options)
+            while not es.stop() and budget.left(used, began) > 0:
+                asked = es.ask()
+                # The last population of a render budget may be cut short: it is scored, not
+                # told to CMA-ES (a partial population would mislead it), and the search ends.
+                population = [Candidate(np.asarray(u, dtype=np.float64), start.note)
+                              for u in asked[:budget.left(used, began)]]
+                renderer(distance, population)
+                used += len(population)
+                for c in population:
+                    if c.distance < best.distance:
+                        best = c
+                if on_render:
+                    on_render(used, best.distance)
+                if len(population) < len(asked):
+                    break
+                es.tell(asked, [c.distance for c in population])
+    finally:
+        torch.set_num_threads(threads)
+    best = Candidate(np.clip(best.params, 0, 1).astype(np.float32), best.note, best.distance,
+                     best.gain)
+    return SearchResult(best, start, starts[0], used, time.perf_counter() - began)
