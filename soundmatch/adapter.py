@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import SoundmatchError
-from .spec import Spec
+from .spec import Spec, safe_load_yaml
 
 # Where the user points an adapter at its synth's file (``--plugin-path`` sets it, so that worker
 # processes see it too).
@@ -87,9 +87,7 @@ class SynthAdapter(ABC):
     def load_preset(self, path: str | Path) -> dict[str, float]:
         """The values a preset file sets (synth names and units), for ``spec fit``. The default
         reads what ``save_preset`` wrote if that is a YAML mapping of ``parameters``."""
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text())
+        data = safe_load_yaml(Path(path).read_text())
         if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
             raise SoundmatchError(f"{path}: not a preset (expected a 'parameters' mapping)")
         return {str(k): float(v) for k, v in data["parameters"].items()}

@@ -102,6 +102,18 @@ class BudgetType(click.ParamType):
 BUDGET = BudgetType()
 
 
+def unique_stems(paths) -> dict:
+    """A results name per input: its stem, or stem-2, stem-3... where two inputs share one
+    (a/x.flac and b/x.wav), so that no result overwrites another."""
+    taken: dict[str, int] = {}
+    names = {}
+    for path in paths:
+        stem = Path(path).stem
+        taken[stem] = taken.get(stem, 0) + 1
+        names[path] = stem if taken[stem] == 1 else f"{stem}-{taken[stem]}"
+    return names
+
+
 def announce_synth(adapter) -> None:
     """Say which native file runs, whenever an adapter loaded one."""
     loaded = adapter.loaded_file()
@@ -395,6 +407,7 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
 
     matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
     announce_synth(matcher.adapter)
+    stems = unique_stems(inputs)
     failures = 0
     for path in inputs:
         try:
@@ -404,7 +417,7 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
                                    f"{best:.4f}")
 
                 result = matcher.match(path, note=note, refine=refine, on_render=on_render)
-                paths = matcher.save(result, out)
+                paths = matcher.save(result, out, stem=stems[path])
         except SoundmatchError as exc:
             stderr.print(f"Error: {exc}")
             failures += 1

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,9 +75,37 @@ def _kind_name(kind) -> str:
     return names.get(kind, kind.__name__)
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 40
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
+
+
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    # Bounded work whatever the value: a YAML alias bomb is a small document holding a huge
+    # (shared) structure, and printing it whole would eat the memory.
+    text = _SHOW.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+MAX_YAML_ALIASES = 100
+
+
+class _AliasLimitedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses documents with more than ``MAX_YAML_ALIASES`` aliases:
+    no spec or preset needs that many, and an alias bomb needs far more."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name); "
+                                     "expected a plain spec")
+        return super().compose_node(parent, index)
+
+
+def safe_load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with a limit on aliases (see ``_AliasLimitedLoader``)."""
+    return yaml.load(text, Loader=_AliasLimitedLoader)  # a SafeLoader: no Python tags
 
 
 # ---------------------------------------------------------------- distributions (normalised scale)
@@ -465,10 +494,10 @@ def load_spec(path: str | Path) -> Spec:
     except OSError as exc:
         raise SoundmatchError(f"{path}: cannot read spec ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = getattr(exc, "problem", None) or str(exc) or "invalid YAML"
         raise SoundmatchError(f"{path}: not valid YAML{where} ({problem})") from None
     return spec_from_dict(data, source=str(path), trusted=True)

@@ -15,8 +15,17 @@ error model: 2.6 -> 2.1 ms). Filter coefficients are updated every ``BLOCK`` sam
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numba
+
+# numba's cache=True writes next to this module by default: inside site-packages, where a
+# leftover __pycache__ from a normal install later turns soundmatch_adapters into a namespace
+# package that shadows an editable install of the same checkout. Keep it in the user's cache.
+if not numba.config.CACHE_DIR:
+    numba.config.CACHE_DIR = str(
+        Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "soundmatch" / "numba")
 
 BLOCK = 32
 LN_1000 = math.log(1000.0)  # decay times are T60: the time to fall by 60 dB

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# How the default model that ships with soundmatch (soundmatch/pretrained/builtin-rich-ast-tiny.pt,
+# `--checkpoint builtin-rich`) was made, from the repository root on a 2-core CPU: 100,000 renders
+# of builtin-rich across notes 36-84 (about 9 minutes), then an ast-tiny trained for an hour,
+# exported as float16. Then the real-sound benchmark of docs/results.md.
+set -euo pipefail
+soundmatch render --spec builtin-rich --count 100000 --seed 1 --workers 2 --out data/rich-100k
+soundmatch train --data data/rich-100k --backbone ast-tiny --lr 3e-4 --epochs 50 \
+    --time-budget 60 --out runs/rich-ast-tiny
+python -c "from soundmatch.checkpoint import export; \
+export('runs/rich-ast-tiny/best.pt', 'soundmatch/pretrained/builtin-rich-ast-tiny.pt')"
+python benchmarks/real_sounds.py --oracle 3000 --json docs/results/real_sounds.json
