@@ -1,6 +1,7 @@
 """Match sounds the built-in synth did not make, with and without refinement (docs/results.md):
 
     python examples/ood_matches.py [--checkpoint PATH] [--refine 200] [--out docs/results/ood]
+    python examples/ood_matches.py --set real --out docs/results/real   # picks of the benchmark
 
 Prints a markdown table of spectral distances (and writes it to OUT/table.md) and keeps, per sound,
 the input, the network's match and the refined match as small MP3s (pedalboard's encoder) and a
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 from pedalboard.io import AudioFile
 
 from soundmatch.features import log_mel
@@ -28,6 +30,14 @@ OUT_OF_DOMAIN = {
     "voice-ah.wav": "sung 'ah' (espeak-ng)",
     "voice-oo.wav": "sung 'oo' (espeak-ng)",
 }
+REAL = Path(__file__).parents[1] / "benchmarks" / "real-sounds"
+REAL_PICKS = ("sf-trumpet.flac", "sf-marimba.flac", "sf-cello.flac", "fp-rhodes.flac",
+              "voice-ah-f.flac", "hum-mm-m.flac", "sf-pad-warm.flac", "drum-snare.flac")
+
+
+def real_sounds() -> dict[str, str]:
+    manifest = yaml.safe_load((REAL / "manifest.yaml").read_text())["sounds"]
+    return {s["file"]: s["source"] for s in manifest if s["file"] in REAL_PICKS}
 
 
 def write_mp3(path: Path, audio: np.ndarray, rate: int) -> None:
@@ -38,24 +48,29 @@ def write_mp3(path: Path, audio: np.ndarray, rate: int) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", type=Path, help="[default: the shipped model]")
-    parser.add_argument("--refine", type=int, default=200)
+    parser.add_argument("--checkpoint", help="[default: the shipped model]")
+    parser.add_argument("--refine", default="6s", help="renders (200) or seconds (6s)")
+    parser.add_argument("--set", choices=["examples", "real"], default="examples",
+                        help="examples/sounds, or picks of benchmarks/real-sounds")
     parser.add_argument("--out", type=Path, default=Path("docs/results/ood"))
     args = parser.parse_args(argv)
+    folder, sounds = (SOUNDS, OUT_OF_DOMAIN) if args.set == "examples" else (REAL, real_sounds())
     args.out.mkdir(parents=True, exist_ok=True)
     matcher = Matcher.load(args.checkpoint)
     rate = matcher.sample_rate
-    rows = ["| sound | what it is | note | network | + refine | change |",
-            "|---|---|---|---|---|---|"]
-    for name, what in OUT_OF_DOMAIN.items():
+    rows = ["| sound | what it is | note | network | + refine | change | SC network | SC refined |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, what in sounds.items():
         stem = Path(name).stem
-        plain = matcher.match(SOUNDS / name)
-        refined = matcher.match(SOUNDS / name, refine=args.refine)
+        plain = matcher.match(folder / name)
+        refined = matcher.match(folder / name, refine=args.refine)
         before, after = plain.scores["spectral_distance"], refined.scores["spectral_distance"]
-        note = f"{plain.note}" if plain.pitched else f"{plain.note} (no pitch found)"
+        note = f"{refined.note:.2f}" if refined.pitched else f"{refined.note:.2f} (no pitch found)"
         rows.append(f"| [{name}]({stem}.input.mp3) | {what} | {note} | "
                     f"[{before:.3f}]({stem}.match.mp3) | [{after:.3f}]({stem}.refined.mp3) | "
-                    f"{(after - before) / before:+.0%} |")
+                    f"{(after - before) / before:+.0%} | "
+                    f"{plain.scores['spectral_convergence']:.3f} | "
+                    f"{refined.scores['spectral_convergence']:.3f} |")
         write_mp3(args.out / f"{stem}.input.mp3", plain.target, rate)
         write_mp3(args.out / f"{stem}.match.mp3", plain.audio, rate)
         write_mp3(args.out / f"{stem}.refined.mp3", refined.audio, rate)
@@ -65,8 +80,8 @@ def main(argv=None) -> int:
                         title=f"{name}: refined match, spectral distance {after:.3f}",
                         labels=("input", "refined match"))
         print(rows[-1], flush=True)
-    table = "\n".join(rows) + (f"\n\nSpectral distance (lower is better); refine: CMA-ES over "
-                               f"{args.refine} renders from the network's guess.")
+    table = "\n".join(rows) + (f"\n\nSpectral distance and SC (lower is better); refine: "
+                               f"`match --refine {args.refine}` (several starts, then CMA-ES).")
     (args.out / "table.md").write_text(table + "\n")
     print(table)
     return 0

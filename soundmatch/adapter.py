@@ -22,6 +22,10 @@ from .spec import Spec, safe_load_yaml
 PLUGIN_PATH_ENV = "SOUNDMATCH_PLUGIN_PATH"
 
 
+class NonFiniteRender(SoundmatchError):
+    """A render with NaN or infinite samples: the render job drops that patch like a silent one."""
+
+
 def option_path(spec: Spec, key: str) -> Path | None:
     """The file ``spec.options[key]`` names, a relative path resolved against the spec file."""
     value = spec.options.get(key)
@@ -98,7 +102,24 @@ class SynthAdapter(ABC):
         if note is not None and not self.fractional_notes:
             note = round(note)
         self.set_patch(patch)
-        return self.render(note, velocity)
+        return self._checked(self.render(note, velocity))
+
+    def _checked(self, audio) -> np.ndarray:
+        """What ``render`` returned, if it keeps the contract; else one line naming the adapter
+        (a stereo or wrong-length render would otherwise fail far away, in numpy)."""
+        name, n = type(self).__name__, self.spec.render.num_samples
+        if not isinstance(audio, np.ndarray):
+            raise SoundmatchError(f"{name}.render returned {type(audio).__name__}, expected a "
+                                  "numpy array")
+        if audio.shape != (n,):
+            raise SoundmatchError(f"{name}.render returned shape {audio.shape}, expected mono "
+                                  f"({n},): the spec's duration at its sample rate")
+        if audio.dtype != np.float32:
+            raise SoundmatchError(f"{name}.render returned {audio.dtype} samples, expected "
+                                  "float32")
+        if not np.isfinite(audio).all():
+            raise NonFiniteRender(f"{name}.render returned NaN or infinite samples")
+        return audio
 
     def loaded_file(self) -> Path | None:
         """The native file (plugin binary) this instance loaded, if any: the CLI names it, so a

@@ -58,8 +58,10 @@ def plugin_path_option(f):
     through the environment, so the dataset's manifest stays independent of this machine."""
 
     def set_env(ctx, param, value):
+        from .adapter import PLUGIN_PATH_ENV
+
         if value is not None:
-            os.environ["SOUNDMATCH_PLUGIN_PATH"] = str(Path(value).resolve())
+            os.environ[PLUGIN_PATH_ENV] = str(Path(value).resolve())
         return value
 
     return click.option("--plugin-path", type=click.Path(path_type=Path), expose_value=False,

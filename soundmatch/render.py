@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dataset, plugins
+from .adapter import NonFiniteRender
 from .errors import SoundmatchError
 from .features import FeatureConfig, log_mel
 from .pool import WorkerPool
@@ -124,10 +125,13 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
                 continue  # this patch killed the synth: it is lost, not retried
             if progress:
                 progress((kept, attempt))  # before the render: a crash is pinned to this patch
-            y = state.adapter.render_patch(spec.to_synth(u),
-                                           note=None if note is None else int(note))
-            peak = float(np.max(np.abs(y))) if len(y) else 0.0
-            if not np.isfinite(peak) or peak < threshold:
+            try:
+                y = state.adapter.render_patch(spec.to_synth(u),
+                                               note=None if note is None else int(note))
+            except NonFiniteRender:
+                y = None
+            peak = float(np.max(np.abs(y))) if y is not None else 0.0
+            if peak < threshold:
                 dropped += 1
                 continue
             params[kept] = u
