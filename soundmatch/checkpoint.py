@@ -72,14 +72,28 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         spec = spec_from_dict(payload["spec"], source=f"{path} (spec)")
         features = FeatureConfig.from_dict(payload["features"])
-        backbone, _ = create_model(payload["backbone"], tuple(payload["input_shape"]), len(spec),
-                                   **payload["config"])
+        shape = payload["input_shape"]
+        if (not isinstance(shape, (list, tuple)) or len(shape) != 2
+                or not all(isinstance(v, int) and 0 < v <= 100_000 for v in shape)):
+            raise ValueError(f"input_shape: found {str(shape)[:40]}, expected [mels, frames]")
+        try:
+            backbone, _ = create_model(payload["backbone"], tuple(payload["input_shape"]),
+                                       len(spec), **payload["config"])
+        except SoundmatchError as exc:
+            raise SoundmatchError(f"{path}: {exc}") from None
         input_shape = tuple(payload["input_shape"])
         model = SoundMatcher(backbone, n_mels=input_shape[0],
                              note_range=payload.get("note_range"))
         model.load_state_dict(payload["model"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint ({exc})") from None
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint "
+                              f"({reason[:200]})") from None
+    bad = [k for k, v in model.state_dict().items()
+           if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise SoundmatchError(f"{path}: weights {bad[0]} hold NaN or infinite values "
+                              f"({len(bad)} tensors); the checkpoint is damaged")
     model.eval()
     return Checkpoint(Path(path), model, spec, features, payload["backbone"], payload["config"],
                       payload)

@@ -6,6 +6,7 @@ A user's mistake (``SoundmatchError``) is printed as one line and exits with sta
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -81,6 +82,37 @@ class RateColumn(TextColumn):
     def render(self, task):
         speed = task.finished_speed or task.speed
         return f"{speed:,.0f} {self.unit}" if speed else f"… {self.unit}"
+
+
+class PositiveNumber(click.ParamType):
+    """A finite number above 0 (click's FloatRange lets NaN through)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"found {value!r}, expected a number above 0", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"found {value!r}, expected a finite number above 0", param, ctx)
+        return number
+
+
+class DeviceType(click.ParamType):
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        import torch
+
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            self.fail(f"found {value!r}, expected cpu, cuda, cuda:N or mps", param, ctx)
+        return value
+
+
+POSITIVE, DEVICE = PositiveNumber(), DeviceType()
 
 
 class BudgetType(click.ParamType):
@@ -277,16 +309,17 @@ class TrainReporter:
               help="Override a backbone setting, e.g. --config depth=4 (repeatable).")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=float, help="Adam learning rate. [default: the backbone's: 5e-5 for "
-              "ast*, 3e-4 for mlp and cnn]")
+@click.option("--lr", type=POSITIVE, help="Adam learning rate. [default: the backbone's: 5e-5 "
+              "for ast*, 3e-4 for mlp and cnn]")
 @click.option("--patience", type=click.IntRange(min=1),
               help="Stop after this many epochs without a better validation loss.")
-@click.option("--time-budget", type=float, metavar="MINUTES",
+@click.option("--time-budget", type=POSITIVE, metavar="MINUTES",
               help="Stop when this much training time is used up (mid-epoch: that epoch is "
               "validated and saved, shorter).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder. [default: runs/BACKBONE]")
-@click.option("--device", help="cuda, cuda:1, mps or cpu. [default: the best available]")
+@click.option("--device", type=DEVICE,
+              help="cuda, cuda:1, mps or cpu. [default: the best available]")
 @click.option("--loader-workers", type=click.IntRange(min=0),
               help="DataLoader worker processes. [default: by device and cores]")
 @click.option("--seed", type=int, default=0, show_default=True,

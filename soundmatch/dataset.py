@@ -73,7 +73,10 @@ class Manifest:
         return spec_from_dict(self.spec, source=source)
 
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig.from_dict(self.features)
+        try:
+            return FeatureConfig.from_dict(self.features)
+        except (TypeError, ValueError) as exc:
+            raise SoundmatchError(f"manifest: {str(exc)[:160]}") from None
 
     @classmethod
     def from_dict(cls, data: dict, source: str) -> Manifest:
@@ -157,13 +160,17 @@ def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], met
     tmp = root / SHARDS / f"{_TMP_PREFIX}{index:05d}-{owner}"
     tmp.mkdir(parents=True)
     try:
+        files = {}
         for name, array in arrays.items():
             with open(tmp / f"{name}.npy", "wb") as f:
                 np.save(f, array)
                 f.flush()
                 os.fsync(f.fileno())
+            files[f"{name}.npy"] = {"bytes": (tmp / f"{name}.npy").stat().st_size,
+                                    "sha256": _sha256(tmp / f"{name}.npy")}
         with open(tmp / "meta.json", "w") as f:  # written last: its presence marks a whole shard
-            json.dump(meta, f)
+            # What each file held when written, so a reader can tell a damaged shard.
+            json.dump({**meta, "files": files}, f)
             f.flush()
             os.fsync(f.fileno())
         if final.exists() and not (final / "meta.json").exists():
@@ -179,6 +186,14 @@ def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], met
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -239,10 +254,19 @@ class DatasetReader:
                 "again to finish it"
             )
         self.shards = sorted(done & expected)
-        self._counts = []
+        self._counts, self._metas = [], []
         for i in self.shards:
-            meta = json.loads((shard_path(self.root, i) / "meta.json").read_text())
-            self._counts.append(int(meta["count"]))
+            meta_path = shard_path(self.root, i) / "meta.json"
+            try:
+                meta = json.loads(meta_path.read_text())
+                count = int(meta["count"])
+                if count != self.manifest.shard_count(i):
+                    raise ValueError(f"count {count}, expected {self.manifest.shard_count(i)}")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SoundmatchError(f"{meta_path}: damaged shard record ({exc}); delete the "
+                                      "shard's folder and run the render command again") from None
+            self._counts.append(count)
+            self._metas.append(meta)
         self._offsets = np.concatenate([[0], np.cumsum(self._counts)]).astype(np.int64)
         self._maps: dict[int, dict[str, np.ndarray]] = {}
         self.spec = self.manifest.load_spec(str(self.root / MANIFEST))
@@ -258,11 +282,41 @@ class DatasetReader:
 
     def _arrays(self, position: int) -> dict[str, np.ndarray]:
         if position not in self._maps:
-            folder = shard_path(self.root, self.shards[position])
-            self._maps[position] = {
-                p.stem: np.load(p, mmap_mode="r") for p in folder.glob("*.npy")
-            }
+            self._maps[position] = self._open_shard(position)
         return self._maps[position]
+
+    def _open_shard(self, position: int) -> dict[str, np.ndarray]:
+        """The shard's arrays, memory-mapped, once their bytes and shapes are checked against
+        what the render wrote: a damaged shard is one line, never a traceback or silent NaNs."""
+        folder = shard_path(self.root, self.shards[position])
+        meta, count = self._metas[position], self._counts[position]
+        recorded = meta.get("files")  # absent in datasets rendered before checksums
+        names = recorded or {p.name: None for p in folder.glob("*.npy")}
+        fix = "delete the shard's folder and run the render command again"
+        n_mels, frames = self.feature_config.shape(self.spec.render.num_samples)
+        shapes = {"params.npy": (count, len(self.spec)), "features.npy": (count, n_mels, frames),
+                  "notes.npy": (count,), "audio.npy": (count, self.spec.render.num_samples)}
+        for required in ("params.npy", "features.npy"):
+            if required not in names:
+                raise SoundmatchError(f"{folder}: no {required} recorded; {fix}")
+        arrays = {}
+        for name, record in names.items():
+            path = folder / name
+            if not path.is_file():
+                raise SoundmatchError(f"{path}: missing; {fix}")
+            if record and (path.stat().st_size != record["bytes"]
+                           or _sha256(path) != record["sha256"]):
+                raise SoundmatchError(f"{path}: damaged (its bytes differ from what was "
+                                      f"written); {fix}")
+            try:
+                array = np.load(path, mmap_mode="r")
+            except (ValueError, OSError) as exc:
+                raise SoundmatchError(f"{path}: unreadable ({str(exc)[:80]}); {fix}") from None
+            expected = shapes.get(name)
+            if expected and array.shape != expected:
+                raise SoundmatchError(f"{path}: shape {array.shape}, expected {expected}; {fix}")
+            arrays[path.stem] = array
+        return arrays
 
     def _locate(self, index: int) -> tuple[int, int]:
         if index < 0:

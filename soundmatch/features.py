@@ -35,7 +35,23 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        return cls(**data)
+        """From a manifest or checkpoint (untrusted): every field checked, ValueError if wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"features: found {type(data).__name__}, expected a mapping")
+        config = cls(**data)
+        whole = {"sample_rate": (8000, 192000), "n_fft": (16, 65536), "hop_length": (1, 65536),
+                 "n_mels": (1, 512)}
+        for name, (lo, hi) in whole.items():
+            value = getattr(config, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ValueError(f"features.{name}: found {value!r}, expected a whole number in "
+                                 f"{lo}..{hi}")
+        for name in ("f_min", "f_max", "log_floor"):
+            value = getattr(config, name)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0
+                                      or value != value):
+                raise ValueError(f"features.{name}: found {value!r}, expected a number >= 0")
+        return config
 
 
 @lru_cache(maxsize=8)

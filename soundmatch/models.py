@@ -22,8 +22,9 @@ def create_model(name: str, input_shape: tuple[int, int], num_params: int,
     config = {**entry.extra.get("config", {}), **overrides}
     try:
         model = entry.obj(tuple(input_shape), num_params, **config)
-    except (TypeError, ValueError) as exc:
-        raise SoundmatchError(f"backbone {name} with config {config}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SoundmatchError(f"backbone {name} with config {config}: {reason[:160]}") from None
     return model, config
 
 

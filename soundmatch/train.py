@@ -232,6 +232,10 @@ def train(opts: TrainOptions, reporter=None) -> dict:
             x, n, y = (t.to(rt.device, non_blocking=True) for t in (x, n, y))
             with autocast:
                 loss = torch.nn.functional.mse_loss(net(x, n).float(), y)
+            if not torch.isfinite(loss):
+                raise SoundmatchError(
+                    f"epoch {epoch}, step {step}: the training loss is {loss.item()}: damaged "
+                    f"features in {opts.data}, or a learning rate too high (--lr {lr:g})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -264,6 +268,9 @@ def train(opts: TrainOptions, reporter=None) -> dict:
                 reporter.epoch(record)
 
     hashes = _gather_hashes(model, rt)
+    if not math.isfinite(best):
+        raise SoundmatchError(f"{opts.data}: the validation loss was never finite; damaged "
+                              "features, or a learning rate too high")
     summary = {"best_val_loss": best, "baseline_val_loss": baseline, "epochs": len(history),
                "stopped_by": stop_reason, "best": str(best_path), "last": str(last_path),
                "train_seconds": round(spent, 1), "replica_weight_hashes": hashes}

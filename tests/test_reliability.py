@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
+import pytest
+import torch
 
 from soundmatch import plugins
 from soundmatch.audio import write_wav
@@ -54,3 +59,75 @@ def test_a_render_that_breaks_the_contract_is_one_line_naming_the_adapter(sine_e
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "StereoSineSynth.render returned shape (2, 16000), expected mono (16000,)" in errors[0]
     assert result.stderr.strip().endswith(errors[0])
+
+
+@pytest.mark.parametrize("option", [("--lr", "-1"), ("--lr", "nan"), ("--time-budget", "0"),
+                                    ("--time-budget", "-1"), ("--device", "potato")])
+def test_nonsense_training_options_are_refused_by_click(option, tiny_data, tmp_path):
+    result = run_soundmatch("train", "--data", tiny_data, "--out", tmp_path / "r", *option)
+    assert result.returncode == 2
+    assert f"Invalid value for '{option[0]}'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_bad_backbone_config_value_is_one_line(tiny_data, tmp_path):
+    result = run_soundmatch("train", "--data", tiny_data, "--backbone", "mlp", "--config",
+                            "width=abc", "--out", tmp_path / "r", "--epochs", 1)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "backbone mlp" in result.stderr
+
+
+@pytest.fixture()
+def copied_data(tiny_data, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(tiny_data, copy)
+    return copy
+
+
+@pytest.mark.parametrize("damage", ["truncate", "scribble", "missing", "count"])
+def test_damaged_shards_are_one_line_not_silent_nan(damage, copied_data, tmp_path):
+    shard = copied_data / "shards" / "00001"
+    features = shard / "features.npy"
+    if damage == "truncate":
+        features.write_bytes(features.read_bytes()[:5000])
+    elif damage == "scribble":
+        data = bytearray(features.read_bytes())
+        data[2000:6000] = np.random.default_rng(0).integers(0, 256, 4000, np.uint8).tobytes()
+        features.write_bytes(bytes(data))
+    elif damage == "missing":
+        features.unlink()
+    else:
+        meta = json.loads((shard / "meta.json").read_text())
+        (shard / "meta.json").write_text(json.dumps({**meta, "count": meta["count"] + 3}))
+    out = tmp_path / "run"
+    result = run_soundmatch("train", "--data", copied_data, "--backbone", "mlp", "--epochs", 1,
+                            "--batch-size", 16, "--out", out)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(shard) in errors[0]
+    assert not (out / "best.pt").exists() and not (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("edit", ["stride0", "nan", "rate0", "mels", "fft"])
+def test_hand_edited_checkpoints_are_one_line(edit, tiny_checkpoint, tmp_path):
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    if edit == "stride0":
+        payload["config"]["stride"] = 0
+    elif edit == "nan":
+        key = next(k for k, v in payload["model"].items() if v.is_floating_point())
+        payload["model"][key] = payload["model"][key] * float("nan")
+    elif edit == "rate0":
+        payload["features"]["sample_rate"] = 0
+    elif edit == "mels":
+        payload["features"]["n_mels"] = -1
+    else:
+        payload["features"]["n_fft"] = "abc"
+    path = tmp_path / "edited.pt"
+    torch.save(payload, path)
+    sound = REPO / "examples" / "sounds" / "builtin-a.wav"
+    result = run_soundmatch("match", sound, "--checkpoint", path, "--out", tmp_path / "o")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}"), result.stderr
