@@ -4,14 +4,22 @@ Each worker builds its state once (e.g. one synth instance) and then runs tasks.
 (a plugin that crashes the process, the OOM killer) is replaced and its task retried, so a crash
 costs one task's work, not the job. Workers are spawned, not forked: a synth plugin or torch's
 thread pools in the parent must never be copied half-initialised into a child.
+
+Nothing a worker can die holding is shared: each worker reports on a pipe of its own, written
+synchronously (a shared ``multiprocessing.Queue`` has one write lock for all writers, and a worker
+killed while its feeder thread held it hung every other worker and the job). A worker dies with
+its parent (Linux: ``PR_SET_PDEATHSIG``; elsewhere it notices the parent is gone).
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
 import queue
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +28,7 @@ from typing import Any
 from .errors import SoundmatchError
 
 POLL_SECONDS = 0.2
+PR_SET_PDEATHSIG = 1
 MAX_CRASHES_PER_TASK = 100
 
 
@@ -30,19 +39,32 @@ class PoolResult:
     worker_deaths: int = 0
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (a kill -9 of the job included)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass  # then the idle loop's parent check is what ends an orphan
+
+
 def _worker_main(wid, init, init_args, run, tasks, events, slot):
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     parent = os.getppid()
+    if parent == 1:
+        return  # the parent died before the death signal was armed
     try:
         state = init(*init_args)
     except SoundmatchError as exc:
-        events.put(("error", wid, None, str(exc)))
+        events.send(("error", wid, None, str(exc)))
         return
     except Exception:
-        events.put(("bug", wid, None, traceback.format_exc()))
+        events.send(("bug", wid, None, traceback.format_exc()))
         return
-    events.put(("ready", wid, None, None))
+    events.send(("ready", wid, None, None))
     while True:
         try:
             item = tasks.get(timeout=1.0)
@@ -61,16 +83,16 @@ def _worker_main(wid, init, init_args, run, tasks, events, slot):
             if isinstance(report, tuple) and len(report) <= len(slot) - 1:
                 slot[1:len(report) + 1] = [float(x) for x in report]
                 slot[0] = float(len(report))
-            events.put(("progress", wid, tid, report))
+            events.send(("progress", wid, tid, report))
 
         try:
             result = run(state, task, progress)
         except SoundmatchError as exc:
-            events.put(("error", wid, tid, str(exc)))
+            events.send(("error", wid, tid, str(exc)))
         except Exception:
-            events.put(("bug", wid, tid, traceback.format_exc()))
+            events.send(("bug", wid, tid, traceback.format_exc()))
         else:
-            events.put(("done", wid, tid, result))
+            events.send(("done", wid, tid, result))
 
 
 class WorkerPool:
@@ -85,15 +107,27 @@ class WorkerPool:
         self.retries = retries
         self._ctx = mp.get_context("spawn")
 
-    def _start(self, wid: int, events):
+    def _start(self, wid: int):
         tasks = self._ctx.Queue()
         slot = self._ctx.Array("d", 4, lock=False)  # the last tuple the task reported
+        reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_worker_main, name=f"soundmatch-worker-{wid}", daemon=True,
-            args=(wid, self.init, self.init_args, self.run_fn, tasks, events, slot),
+            args=(wid, self.init, self.init_args, self.run_fn, tasks, writer, slot),
         )
         proc.start()
-        return proc, tasks, slot
+        writer.close()  # the worker holds the only write end: its death reads as end-of-file
+        return proc, tasks, slot, reader
+
+    def _next_event(self, workers: dict, closed: set):
+        """The next message from any worker, or None after ``POLL_SECONDS``."""
+        readers = {w[3]: wid for wid, w in workers.items() if wid not in closed}
+        for conn in mp_connection.wait(list(readers), timeout=POLL_SECONDS):
+            try:
+                return conn.recv()
+            except (EOFError, OSError):
+                closed.add(readers[conn])  # died, maybe mid-message: its exit code tells
+        return None
 
     def run(self, tasks: Iterable[tuple[Any, Any]],
             on_progress: Callable[[Any, Any], None] | None = None,
@@ -110,9 +144,9 @@ class WorkerPool:
         if not pending:
             return result
         attempts: dict[Any, int] = {}
-        events = self._ctx.Queue()
         n = min(self.workers, len(pending))
-        workers = {wid: self._start(wid, events) for wid in range(n)}
+        workers = {wid: self._start(wid) for wid in range(n)}
+        closed: set[int] = set()  # workers whose pipe reached end-of-file
         busy: dict[int, tuple[Any, Any]] = {}
         last_progress: dict[Any, Any] = {}  # from the queue, for tasks reporting non-tuples
         idle: list[int] = []
@@ -126,10 +160,8 @@ class WorkerPool:
                     tid, task = pending.pop()
                     busy[wid] = (tid, task)
                     workers[wid][1].put((tid, task))
-                try:
-                    kind, wid, tid, payload = events.get(timeout=POLL_SECONDS)
-                except queue.Empty:
-                    kind = None
+                event = self._next_event(workers, closed)
+                kind, wid, tid, payload = event if event is not None else (None,) * 4
                 if kind == "ready":
                     idle.append(wid)
                     started.add(wid)
@@ -148,10 +180,14 @@ class WorkerPool:
                 elif kind == "bug":
                     raise RuntimeError(f"a worker failed:\n{payload}")
                 # Replace dead workers; requeue what they held.
-                for wid, (proc, _, slot) in list(workers.items()):
-                    if proc.is_alive() or proc.exitcode is None:
+                for wid, (proc, _, slot, reader) in list(workers.items()):
+                    # Dead, and everything it sent is read (its pipe is at end-of-file), so a
+                    # task it finished just before dying counts as done.
+                    if wid not in closed or proc.is_alive() or proc.exitcode is None:
                         continue
                     del workers[wid]
+                    closed.discard(wid)
+                    reader.close()
                     if wid in idle:
                         idle.remove(wid)
                     result.worker_deaths += 1
@@ -185,14 +221,18 @@ class WorkerPool:
                             "may crash on load"
                         )
                     if pending or busy:
-                        workers[next_wid] = self._start(next_wid, events)
+                        workers[next_wid] = self._start(next_wid)
                         next_wid += 1
         finally:
-            for proc, q, _ in workers.values():
+            for proc, q, _, _ in workers.values():
                 if proc.is_alive():
                     q.put(None)
-            for proc, _, _ in workers.values():
+            for proc, _, _, reader in workers.values():
                 proc.join(timeout=2)
                 if proc.is_alive():
                     proc.terminate()
+                    proc.join(timeout=2)
+                if proc.is_alive():
+                    proc.kill()
+                reader.close()
         return result

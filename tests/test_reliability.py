@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ import torch
 from soundmatch import plugins
 from soundmatch.audio import write_wav
 
-from .conftest import REPO, run_soundmatch
+from .conftest import REPO, run_soundmatch, soundmatch_command
 
 
 def test_a_yaml_alias_bomb_is_one_line_at_once(tmp_path, spec_dict, write_spec):
@@ -131,3 +135,50 @@ def test_hand_edited_checkpoints_are_one_line(edit, tiny_checkpoint, tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {path}"), result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_synth_that_segfaults_never_hangs_a_render(workers, sine_env, tmp_path):
+    """With one event queue shared by the workers, a worker killed while its feeder thread held
+    the queue's lock hung the job (here: 2 of 2 runs of 600 renders)."""
+    out = tmp_path / "d"
+    result = run_soundmatch("render", "--synth", "sine-crashy", "--count", 300, "--workers",
+                            workers, "--seed", 3, "--shard-size", 30, "--out", out, "--no-check",
+                            env=sine_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    metas = [json.loads(p.read_text()) for p in (out / "shards").glob("*/meta.json")]
+    assert sum(m["count"] for m in metas) == 300
+    assert sum(m["lost"] for m in metas) >= 10  # patches in the crashing band were hit, and lost
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as f:
+        return [int(x) for x in f.read().split()]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_workers_never_outlive_a_killed_render(tmp_path):
+    job = subprocess.Popen(soundmatch_command("render", "--count", 20000, "--workers", 2,
+                                              "--out", tmp_path / "d", "--no-check"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            # the workers, not multiprocessing's resource tracker
+            workers = [c for c in _children(job.pid)
+                       if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+        assert len(workers) == 2
+        job.kill()  # kill -9: the parent gets no chance to stop them
+        job.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{w}") for w in workers):
+            time.sleep(0.2)
+        alive = [w for w in workers if os.path.exists(f"/proc/{w}")
+                 and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+        assert not alive
+    finally:
+        if job.poll() is None:
+            job.kill()
