@@ -39,6 +39,12 @@ class SoundmatchGroup(click.Group):
             return super().invoke(ctx)
         except SoundmatchError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            # A folder that cannot be created or written (under a file, read-only, /proc...):
+            # the file and the reason, not a traceback. Errors naming no file are bugs: raised.
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
         except KeyboardInterrupt:
             stderr.print("Interrupted. Run the same command again to resume.")
             sys.exit(130)
@@ -148,6 +154,19 @@ def unique_stems(paths) -> dict:
     return names
 
 
+def writable_folder(path: Path, option: str) -> Path:
+    """Create ``path`` and prove it writable before any work is done for it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".soundmatch-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SoundmatchError(f"{option} {path}: cannot write there "
+                              f"({exc.strerror or exc})") from None
+    return path
+
+
 def announce_synth(adapter) -> None:
     """Say which native file runs, whenever an adapter loaded one."""
     loaded = adapter.loaded_file()
@@ -199,7 +218,7 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
 
     spec = plugins.resolve_spec(synth, spec_name)
     shard = parse_shard(shard_text)
-    out = out or Path("data") / spec.name
+    out = writable_folder(out or Path("data") / spec.name, "--out")
     if no_check:
         stderr.print("Skipping the parameter check (--no-check); the manifest says so.")
     else:
@@ -378,6 +397,9 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
     from .evaluate import evaluate as run_evaluation
     from .evaluate import write_report
 
+    if report:
+        writable_folder(report, "--report")
+
     columns = (TextColumn("[bold]evaluate[/]"), BarColumn(), MofNCompleteColumn(),
                RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=stderr) as bar:
@@ -440,6 +462,7 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
     """
     from .matcher import Matcher
 
+    writable_folder(out, "--out")
     matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
     announce_synth(matcher.adapter)
     stems = unique_stems(inputs)

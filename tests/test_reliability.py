@@ -182,3 +182,22 @@ def test_workers_never_outlive_a_killed_render(tmp_path):
     finally:
         if job.poll() is None:
             job.kill()
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "read-only"])
+def test_an_output_folder_that_cannot_be_written_is_one_line(where, tmp_path):
+    if where == "under-a-file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:
+        if os.geteuid() == 0:
+            out = Path("/proc/soundmatch-out")  # root ignores permissions; /proc refuses it too
+        else:
+            (tmp_path / "ro").mkdir(mode=0o500)
+            out = tmp_path / "ro" / "out"
+    sound = REPO / "examples" / "sounds" / "builtin-a.wav"
+    for args in (("match", sound, "--out", out), ("render", "--count", 10, "--out", out)):
+        result = run_soundmatch(*args)
+        assert result.returncode == 1, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(out).split("/")[1] in lines[0], result.stderr
