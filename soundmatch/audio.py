@@ -30,7 +30,16 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SoundmatchError(f"{path}: cannot read audio ({reason[:120]}); expected wav, flac, "
                               "mp3, ogg or aiff") from None
-    return np.asarray(audio, dtype=np.float32), rate
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.size and path.suffix.lower() == ".flac" and not np.any(audio):
+        # pedalboard decodes a truncated FLAC as all zeros, start included. Real silence costs
+        # FLAC almost nothing (a 4 s silent file is under 1 KB), so zeros from a file of real
+        # size mean damage, not silence.
+        raw_bytes = audio.size * 2
+        if path.stat().st_size > 0.02 * raw_bytes + 4096:
+            raise SoundmatchError(f"{path}: cannot decode (it holds {path.stat().st_size:,} "
+                                  "bytes but decodes to silence: truncated or corrupt)")
+    return audio, rate
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:

@@ -201,3 +201,15 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(where, tmp_path):
         assert result.returncode == 1, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and str(out).split("/")[1] in lines[0], result.stderr
+
+
+def test_a_truncated_flac_is_undecodable_not_silent(tmp_path):
+    data = (REPO / "benchmarks" / "real-sounds" / "sf-trumpet.flac").read_bytes()
+    truncated = tmp_path / "cut.flac"
+    truncated.write_bytes(data[: len(data) // 3])
+    silent = write_wav(tmp_path / "silent.flac", np.zeros(44100, np.float32), 44100)
+    result = run_soundmatch("match", truncated, silent, "--checkpoint", "builtin-16", "--out",
+                            tmp_path / "o")
+    assert result.returncode == 1
+    assert f"{truncated}: cannot decode" in result.stderr
+    assert f"{silent}: silent" in result.stderr
