@@ -36,7 +36,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         # FLAC almost nothing (a 4 s silent file is under 1 KB), so zeros from a file of real
         # size mean damage, not silence.
         raw_bytes = audio.size * 2
-        if path.stat().st_size > 0.02 * raw_bytes + 4096:
+        if path.stat().st_size > 0.005 * raw_bytes + 2048:
             raise SoundmatchError(f"{path}: cannot decode (it holds {path.stat().st_size:,} "
                                   "bytes but decodes to silence: truncated or corrupt)")
     return audio, rate
