@@ -109,27 +109,49 @@ def open_for_writing(root: str | Path, manifest: Manifest) -> None:
     root = Path(root)
     (root / SHARDS).mkdir(parents=True, exist_ok=True)
     path = root / MANIFEST
-    if not path.exists():
+    lock = path.with_suffix(".lock")
+    for _ in range(2):  # a second try after clearing a lock its dead owner left behind
+        if path.exists():
+            break
         try:
             # O_EXCL: of two processes starting at once, one writes and the other compares.
-            fd = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             fd = None
         if fd is not None:
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
             os.close(fd)
             write_text_atomic(path, json.dumps(manifest.to_dict(), indent=2))
-            os.unlink(path.with_suffix(".lock"))
+            os.unlink(lock)
             return
         for _ in range(100):  # the other process is writing it right now
             if path.exists():
                 break
             time.sleep(0.05)
+        else:
+            if _lock_is_stale(lock):
+                lock.unlink(missing_ok=True)
     existing = read_manifest(root)
     if existing.key() != manifest.key():
         raise SoundmatchError(
             f"{root}: holds a different dataset ({_describe(existing)}; asked for "
             f"{_describe(manifest)}); use the same settings to resume it, or another --out"
         )
+
+
+def _lock_is_stale(lock: Path) -> bool:
+    """A manifest lock whose writer died (kill -9 between taking it and writing the manifest):
+    its process is gone on this host, or (another host, an unreadable owner) it is a minute old."""
+    try:
+        host, pid = lock.read_text().split()
+        if host == socket.gethostname():
+            return not _alive(int(pid))
+    except (OSError, ValueError):
+        pass
+    try:
+        return time.time() - lock.stat().st_mtime > 60
+    except OSError:
+        return True
 
 
 def _describe(m: Manifest) -> str:

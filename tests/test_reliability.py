@@ -213,3 +213,22 @@ def test_a_truncated_flac_is_undecodable_not_silent(tmp_path):
     assert result.returncode == 1
     assert f"{truncated}: cannot decode" in result.stderr
     assert f"{silent}: silent" in result.stderr
+
+
+@pytest.mark.parametrize("owner", ["dead-process", "old-and-empty"])
+def test_a_manifest_lock_left_by_a_killed_render_does_not_block_the_folder(owner, tmp_path):
+    import socket
+
+    out = tmp_path / "d"
+    (out / "shards").mkdir(parents=True)
+    lock = out / "manifest.lock"
+    if owner == "dead-process":
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        lock.write_text(f"{socket.gethostname()} {dead.pid}")
+    else:
+        lock.write_text("")
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    result = run_soundmatch("render", "--count", 8, "--workers", 1, "--out", out, "--no-check")
+    assert result.returncode == 0, result.stderr
+    assert (out / "manifest.json").exists() and not lock.exists()
