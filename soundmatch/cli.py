@@ -222,7 +222,7 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
     if no_check:
         stderr.print("Skipping the parameter check (--no-check); the manifest says so.")
     else:
-        _run_check(spec, patches=2, quiet=True)
+        _run_check(spec, patches=3, quiet=True)
     columns = (TextColumn("[bold]render[/] {task.description}"), BarColumn(),
                MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())

@@ -232,3 +232,11 @@ def test_a_manifest_lock_left_by_a_killed_render_does_not_block_the_folder(owner
     result = run_soundmatch("render", "--count", 8, "--workers", 1, "--out", out, "--no-check")
     assert result.returncode == 0, result.stderr
     assert (out / "manifest.json").exists() and not lock.exists()
+
+
+def test_the_preset_fitted_spec_renders_with_its_check(tmp_path):
+    """The README suggests --spec builtin-16-presets; its quick check used to fail, because
+    the check sampled contexts from the fitted distributions (highpass always at 20 Hz)."""
+    result = run_soundmatch("render", "--spec", "builtin-16-presets", "--count", 8, "--workers",
+                            1, "--out", tmp_path / "d")
+    assert result.returncode == 0, result.stderr
