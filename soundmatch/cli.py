@@ -218,11 +218,12 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
 
     spec = plugins.resolve_spec(synth, spec_name)
     shard = parse_shard(shard_text)
-    out = writable_folder(out or Path("data") / spec.name, "--out")
+    out = out or Path("data") / spec.name
     if no_check:
         stderr.print("Skipping the parameter check (--no-check); the manifest says so.")
     else:
         _run_check(spec, patches=3, quiet=True)
+    writable_folder(out, "--out")  # after the check: a refused spec leaves no folder behind
     columns = (TextColumn("[bold]render[/] {task.description}"), BarColumn(),
                MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
