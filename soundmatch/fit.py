@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from . import plugins
 from .errors import SoundmatchError
@@ -34,15 +35,33 @@ def read_presets(spec: Spec, folder: Path) -> tuple[np.ndarray, list[tuple[Path,
     for path in sorted(p for p in Path(folder).rglob("*") if p.suffix in PRESET_SUFFIXES):
         try:
             values = adapter.load_preset(path)
-        except SoundmatchError as exc:
-            skipped.append((path, str(exc)))
+        except (SoundmatchError, ValueError, TypeError, OSError, yaml.YAMLError) as exc:
+            # A junk preset is skipped and reported; it never aborts the fit.
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            skipped.append((path, reason[:160]))
             continue
-        missing = [p.synth_name for p in spec.parameters if p.synth_name not in values]
-        if missing:
-            skipped.append((path, f"has no value for {', '.join(missing[:3])}"))
+        problem = _preset_problem(spec, values)
+        if problem:
+            skipped.append((path, problem))
             continue
         rows.append(spec.from_synth(values))
     return np.array(rows, dtype=np.float64), skipped
+
+
+def _preset_problem(spec: Spec, values: dict) -> str | None:
+    """Why a preset's values cannot be fitted (missing, not finite, out of range), or None.
+    Out-of-range values are reported, never clipped silently into the fit."""
+    missing = [p.synth_name for p in spec.parameters if p.synth_name not in values]
+    if missing:
+        return f"has no value for {', '.join(missing[:3])}"
+    for p in spec.parameters:
+        value = values[p.synth_name]
+        if not isinstance(value, (int, float)) or not np.isfinite(value):
+            return f"{p.synth_name}: found {value!r}, expected a finite number"
+        tolerance = 1e-6 * (p.max - p.min)
+        if not p.min - tolerance <= value <= p.max + tolerance:
+            return f"{p.synth_name}: found {value:g}, outside the spec's {p.min:g}..{p.max:g}"
+    return None
 
 
 def fit_spec(spec: Spec, folder: Path, decimals: int = 4) -> tuple[Spec, int, list]:

@@ -240,3 +240,25 @@ def test_the_preset_fitted_spec_renders_with_its_check(tmp_path):
     result = run_soundmatch("render", "--spec", "builtin-16-presets", "--count", 8, "--workers",
                             1, "--out", tmp_path / "d")
     assert result.returncode == 0, result.stderr
+
+
+def test_spec_fit_skips_junk_nan_and_out_of_range_presets_and_says_why(tmp_path):
+    import yaml
+
+    presets = tmp_path / "presets"
+    shutil.copytree(REPO / "specs" / "presets" / "builtin", presets)
+    good = yaml.safe_load((presets / "bass-acid.yaml").read_text())
+    (presets / "junk.yaml").write_text("{{{ not yaml")
+    words = {**good, "parameters": {**good["parameters"], "osc1_amp": "loud"}}
+    (presets / "words.yaml").write_text(yaml.safe_dump(words))
+    nan = {**good, "parameters": {**good["parameters"], "osc1_amp": float("nan")}}
+    (presets / "nan.yaml").write_text(yaml.safe_dump(nan))
+    far = {**good, "parameters": {**good["parameters"], "filter1_cut_prm_1": 90000.0}}
+    (presets / "far.yaml").write_text(yaml.safe_dump(far))
+    out = tmp_path / "fitted.yaml"
+    result = run_soundmatch("spec", "fit", "builtin-16", "--presets", presets, "--out", out)
+    assert result.returncode == 0, result.stderr
+    for name in ("junk", "words", "nan", "far"):
+        assert f"skipped {presets / name}.yaml" in " ".join(result.stderr.split())
+    assert "outside the spec's 40..18000" in result.stderr
+    assert run_soundmatch("spec", "show", out).returncode == 0  # what it wrote loads
