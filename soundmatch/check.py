@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plugins
+from .errors import SoundmatchError
 from .features import FeatureConfig, log_mel
 from .spec import Parameter, Spec
 
@@ -112,3 +113,31 @@ def failure_message(spec: Spec, results: list[ParameterCheck]) -> str:
     listed = "; ".join(f"{r.name} ({r.verdict})" for r in failed)
     return (f"{spec.source}: spec check failed for {len(failed)} of {len(results)} parameters: "
             f"{listed}")
+
+
+# The check in a worker process: a synth that crashes as it loads or renders takes the worker
+# down, not the command that asked (render's quick check, `spec check`).
+
+def init_check_worker(spec_data: dict, source: str, trusted: bool):
+    from .spec import spec_from_dict
+
+    spec = spec_from_dict(spec_data, source=source, trusted=trusted)
+    return spec, plugins.create_adapter(spec)
+
+
+def run_check_task(state, patches: int, progress=None) -> tuple[list[ParameterCheck], list[str]]:
+    spec, adapter = state
+    return check_spec(spec, adapter, patches=patches), adapter.notes()
+
+
+def check_in_worker(spec: Spec, patches: int) -> tuple[list[ParameterCheck], list[str]]:
+    """``check_spec`` in a worker process; a synth that keeps crashing is one SoundmatchError."""
+    from .pool import WorkerPool
+
+    pool = WorkerPool(1, init_check_worker, (spec.to_dict(), spec.source, spec.trusted),
+                      run_check_task, retries=1)
+    result = pool.run([(0, patches)])
+    if 0 not in result.done:
+        raise SoundmatchError(f"{spec.source}: the synth crashed during the parameter check "
+                              f"({result.failed.get(0, 'worker died')})")
+    return result.done[0]

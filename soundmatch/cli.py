@@ -594,15 +594,10 @@ def spec_check(synth, spec_name, patches):
 
 def _run_check(spec, patches: int, quiet: bool) -> None:
     """Run the parameter check; print the table (always when something fails) and raise."""
-    from .check import check_spec, failure_message
+    from .check import check_in_worker, failure_message
 
     with stderr.status(f"Checking the {len(spec)} parameters of {spec.name}…"):
-        adapter = plugins.create_adapter(spec)
-        try:
-            results = check_spec(spec, adapter, patches=patches)
-            notes = adapter.notes()
-        finally:
-            adapter.close()
+        results, notes = check_in_worker(spec, patches)
     for note in notes:
         stderr.print(f"note: {note}")
     failed = [r for r in results if not r.passed]

@@ -185,3 +185,12 @@ def test_a_synth_that_crashes_on_load_stops_the_job_with_one_line(sine_env, tmp_
     last = result.stderr.strip().splitlines()[-1]
     assert "worker processes keep dying while they start" in last
     assert "the synth crashes on load" in last
+
+
+def test_a_synth_that_crashes_on_load_stops_the_quick_check_with_one_line(sine_env, tmp_path):
+    """The quick check used to load the synth in the render command's own process."""
+    result = run_soundmatch("render", "--synth", "sine-crash-on-load", "--count", 10,
+                            "--workers", 1, "--out", tmp_path / "data", env=sine_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the synth crashes on load" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "data").exists()
