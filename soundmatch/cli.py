@@ -560,7 +560,8 @@ def spec_show(name_or_path):
     missing = "" if installed else "  [red](adapter not installed)[/]"
     options = f"  options: {loaded.options}" if loaded.options else ""
     stdout.print(f"synth: {loaded.adapter}{missing}{options}")
-    stdout.print(f"render: note {r.note}, velocity {r.velocity}, {r.duration:g} s "
+    notes = f"notes {r.notes[0]}-{r.notes[1]} (else {r.note})" if r.notes else f"note {r.note}"
+    stdout.print(f"render: {notes}, velocity {r.velocity}, {r.duration:g} s "
               f"(note held {r.note_length:g} s), {r.sample_rate} Hz, "
               f"silence below {r.silence_threshold_db:g} dBFS")
     show_synth_names = any(p.synth_name != p.name for p in loaded.parameters)
