@@ -141,6 +141,27 @@ def table(title: str, summaries: list[dict]) -> Table:
     return t
 
 
+def markdown(overall: list[dict], by_category: dict, categories: list[str],
+             sounds: list[dict]) -> str:
+    lines = ["| | SC mean | SC median | beats the sawtooth on SC | log-mel L1 (80 dB) | "
+             "MR distance | s/sound (median) |", "|---|---|---|---|---|---|---|"]
+    for s in overall:
+        saw = s["row"] == "sawtooth"
+        wins = "-" if saw else f"{s['wins']} of {s['count']}"
+        seconds = "-" if saw else f"{s['seconds']:.1f}"
+        lines.append(f"| {s['row']} | {s['sc']:.3f} | {s['sc_median']:.3f} | {wins} | "
+                     f"{s['logmel_l1']:.3f} | {s['mr_distance']:.3f} | {seconds} |")
+    lines += ["", "SC mean by category (wins against the sawtooth):", "",
+              "| category | n | " + " | ".join(s["row"] for s in overall) + " |",
+              "|---|---|" + "---|" * len(overall)]
+    for cat in categories:
+        n = sum(s["category"] == cat for s in sounds)
+        cells = [f"{s['sc']:.3f}" + ("" if s["row"] == "sawtooth" else f" ({s['wins']})")
+                 for s in by_category[cat]]
+        lines.append(f"| {cat} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="model to match with [default: the shipped one]")
@@ -156,6 +177,7 @@ def main(argv=None) -> None:
     ap.add_argument("--only", help="only sounds whose file name contains this")
     ap.add_argument("--limit", type=int, help="at most this many sounds (every k-th)")
     ap.add_argument("--json", type=Path, help="write every score here")
+    ap.add_argument("--markdown", type=Path, help="write the tables here, as markdown")
     args = ap.parse_args(argv)
 
     console = Console(stderr=True)
@@ -209,6 +231,8 @@ def main(argv=None) -> None:
             f"{s['sc']:.3f}" + ("" if s["row"] == "sawtooth" else f" ({s['wins']})")
             for s in sums))
     out.print(t)
+    if args.markdown:
+        args.markdown.write_text(markdown(overall, by_category, categories, sounds))
     if args.json:
         args.json.write_text(json.dumps({
             "sounds": [s["file"] for s in sounds], "overall": overall,
