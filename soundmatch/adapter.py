@@ -61,6 +61,10 @@ class SynthAdapter(ABC):
     # True if ``render`` plays fractional MIDI notes (a match at the input's pitch to the cent);
     # otherwise ``render_patch`` rounds the note to the nearest semitone first.
     fractional_notes: ClassVar[bool] = False
+    # True if instances may render on threads other than the main one (one instance per
+    # thread): ``match --refine`` then renders its candidates on all cores. Plugins hosted by
+    # pedalboard must render on the main thread, so the default is False.
+    thread_safe: ClassVar[bool] = False
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
 
     def __init__(self, spec: Spec):

@@ -92,7 +92,9 @@ class Matcher:
             self.spec = _with_adapter(self.spec, adapter_name)
         self.adapter = plugins.create_adapter(self.spec)
         self._check_fit(adapter_name)
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        # Several render threads only for adapters that allow them (the built-in synth).
+        wanted = max(1, workers or os.cpu_count() or 1)
+        self.workers = wanted if type(self.adapter).thread_safe else 1
         self._renderer: Renderer | None = None
         self.level, self.objective = level, objective
 

@@ -68,6 +68,7 @@ class BuiltinSynth(SynthAdapter):
     default_spec = "builtin-16"
     preset_suffix = ".yaml"
     fractional_notes = True
+    thread_safe = True  # numba's voice and pedalboard's reverb release the GIL
 
     def __init__(self, spec: Spec):
         super().__init__(spec)
