@@ -174,6 +174,7 @@ def main(argv=None) -> None:
                     help="what the search minimises (sc+logmel, sc, logmel, multires)")
     ap.add_argument("--level", default="least-squares", help="least-squares or energy")
     ap.add_argument("--skip-network", action="store_true", help="no network-only row")
+    ap.add_argument("--skip-refine", action="store_true", help="no default-refine row")
     ap.add_argument("--only", help="only sounds whose file name contains this")
     ap.add_argument("--limit", type=int, help="at most this many sounds (every k-th)")
     ap.add_argument("--json", type=Path, help="write every score here")
@@ -203,8 +204,9 @@ def main(argv=None) -> None:
         if refine == "default":
             from soundmatch.matcher import DEFAULT_REFINE
             refine = DEFAULT_REFINE
-        per_row[f"refine {refine}"] = run_row(matcher, sounds, refine, None, tmp, "refine",
-                                              console)
+        if not args.skip_refine:
+            per_row[f"refine {refine}"] = run_row(matcher, sounds, refine, None, tmp, "refine",
+                                                  console)
         if args.oracle:
             per_row[f"oracle {args.oracle}x{args.oracle_starts}"] = run_row(
                 matcher, sounds, args.oracle, args.oracle_starts, tmp, "oracle", console)
