@@ -209,6 +209,8 @@ class Matcher:
         if budget:
             candidates = self._starts(target, detected if note is None else None, play, seed,
                                       starts)
+            if budget.renders is not None:  # a budget smaller than the starts keeps the first
+                candidates = candidates[:budget.renders]
             found = search(renderer, distance, candidates, budget, seed=seed,
                            on_render=on_render)
             best = found.best
