@@ -177,7 +177,8 @@ def test_the_shipped_models_match_the_example_sounds(model, tmp_path):
     choice = ("--checkpoint", model) if model else ()
     result = run_soundmatch("match", sound, *choice, "--out", tmp_path, "--refine", "30")
     assert result.returncode == 0, result.stderr
-    assert "builtin-a.wav (note 60." in result.stdout
+    note = float(re.search(r"builtin-a.wav \(note ([\d.]+)\)", result.stdout).group(1))
+    assert abs(note - 60) < 0.5  # rendered at 60; its detuned second oscillator pulls it flat
     assert "refined in 30 renders" in result.stdout
     record = yaml.safe_load((tmp_path / "builtin-a.params.yaml").read_text())
     assert record["spec"] == (model or "builtin-rich")
