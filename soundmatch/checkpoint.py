@@ -76,6 +76,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         if (not isinstance(shape, (list, tuple)) or len(shape) != 2
                 or not all(isinstance(v, int) and 0 < v <= 100_000 for v in shape)):
             raise ValueError(f"input_shape: found {str(shape)[:40]}, expected [mels, frames]")
+        notes = payload.get("note_range")
+        if notes is not None and (
+                not isinstance(notes, (list, tuple)) or len(notes) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in notes)
+                or not 0 <= notes[0] <= notes[1] <= 127):
+            raise ValueError(f"note_range: found {str(notes)[:40]}, expected [lowest, highest] "
+                             "MIDI notes")
         try:
             backbone, _ = create_model(payload["backbone"], tuple(payload["input_shape"]),
                                        len(spec), **payload["config"])

@@ -114,7 +114,7 @@ def test_damaged_shards_are_one_line_not_silent_nan(damage, copied_data, tmp_pat
     assert not (out / "best.pt").exists() and not (out / "summary.json").exists()
 
 
-@pytest.mark.parametrize("edit", ["stride0", "nan", "rate0", "mels", "fft"])
+@pytest.mark.parametrize("edit", ["stride0", "nan", "rate0", "mels", "fft", "notes"])
 def test_hand_edited_checkpoints_are_one_line(edit, tiny_checkpoint, tmp_path):
     payload = torch.load(tiny_checkpoint, weights_only=True)
     if edit == "stride0":
@@ -126,8 +126,10 @@ def test_hand_edited_checkpoints_are_one_line(edit, tiny_checkpoint, tmp_path):
         payload["features"]["sample_rate"] = 0
     elif edit == "mels":
         payload["features"]["n_mels"] = -1
-    else:
+    elif edit == "fft":
         payload["features"]["n_fft"] = "abc"
+    else:
+        payload["note_range"] = [84, "x"]
     path = tmp_path / "edited.pt"
     torch.save(payload, path)
     sound = REPO / "examples" / "sounds" / "builtin-a.wav"
