@@ -131,6 +131,8 @@ class BudgetType(click.ParamType):
         from .search import Budget
 
         text = DEFAULT_REFINE if str(value) == "default" else str(value)
+        if Path(text).is_file():
+            return text  # an input after a bare --refine: `match` takes it back
         try:
             Budget(text)
         except ValueError:
@@ -433,7 +435,7 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--checkpoint", metavar="PATH|NAME",
               help="Model to use: a checkpoint file, or a shipped model by name: builtin-rich "
                    "(the default, for real sounds) or builtin-16 (the paper's 16 parameters).")
@@ -461,8 +463,13 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
     Writes, per input: the matched audio, the parameters (YAML, synth units), a preset for the
     synth, and a PNG comparing the spectrograms.
     """
-    from .matcher import Matcher
+    from .matcher import DEFAULT_REFINE, Matcher
 
+    if refine not in ("0", DEFAULT_REFINE) and Path(refine).is_file():
+        # `match --refine in.wav`: the bare flag took the input as its value
+        inputs, refine = (Path(refine), *inputs), DEFAULT_REFINE
+    if not inputs:
+        raise click.UsageError("Missing argument 'INPUTS...'.")
     writable_folder(out, "--out")
     matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
     announce_synth(matcher.adapter)

@@ -182,3 +182,13 @@ def test_the_shipped_models_match_the_example_sounds(model, tmp_path):
     assert "refined in 30 renders" in result.stdout
     record = yaml.safe_load((tmp_path / "builtin-a.params.yaml").read_text())
     assert record["spec"] == (model or "builtin-rich")
+
+
+def test_a_bare_refine_before_the_input_still_matches_it(tiny_checkpoint, tmp_path):
+    sound = write_wav(tmp_path / "a.wav", (0.3 * tone(60)).astype(np.float32), SR)
+    result = run_soundmatch("match", "--checkpoint", tiny_checkpoint, "--out", tmp_path / "o",
+                            "--refine", sound)
+    assert result.returncode == 0, result.stderr
+    assert "refined in" in result.stdout and (tmp_path / "o" / "a.match.wav").exists()
+    missing = run_soundmatch("match", "--refine")
+    assert missing.returncode == 2 and "Missing argument" in missing.stderr
