@@ -11,7 +11,7 @@ import torch
 import torchaudio.functional as AF
 from pedalboard.io import AudioFile
 
-from .errors import SoundmatchError
+from .errors import SoundmatchError, first_line
 
 MIN_SECONDS = 0.02
 SILENCE_DB = -60.0
@@ -27,7 +27,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
             rate = int(f.samplerate)
             audio = f.read(f.frames) if f.frames else np.zeros((f.num_channels, 0))
     except Exception as exc:  # pedalboard raises several types for unreadable input
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise SoundmatchError(f"{path}: cannot read audio ({reason[:120]}); expected wav, flac, "
                               "mp3, ogg or aiff") from None
     audio = np.asarray(audio, dtype=np.float32)

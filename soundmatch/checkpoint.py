@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .errors import SoundmatchError
+from .errors import SoundmatchError, first_line
 from .features import FeatureConfig
 from .fileio import write_atomic
 from .models import SoundMatcher, create_model
@@ -34,7 +34,7 @@ def load_payload(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a random or hostile file can raise anything from the unpickler
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise SoundmatchError(
             f"{path}: not a readable soundmatch checkpoint (truncated, corrupt or not a "
             f"checkpoint: {reason[:120]})"
@@ -93,7 +93,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                              note_range=payload.get("note_range"))
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint "
                               f"({reason[:200]})") from None
     bad = [k for k, v in model.state_dict().items()

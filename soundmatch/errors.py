@@ -6,3 +6,10 @@ class SoundmatchError(Exception):
 
     The message names the file or field, what was found and what was expected.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none): what a
+    one-line error quotes from a library's multi-line complaint."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

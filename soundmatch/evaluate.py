@@ -57,10 +57,11 @@ def test_indices(ckpt: Checkpoint, reader: DatasetReader, split: str, count: int
     return split_indices(len(reader), info["seed"], tuple(info["fractions"]))[split][:count]
 
 
-def predict(ckpt: Checkpoint, reader: DatasetReader, indices: np.ndarray,
+def predict(ckpt: Checkpoint, reader: DatasetReader, indices: np.ndarray, notes: np.ndarray,
             batch_size: int = 64) -> np.ndarray:
+    """The model's patches for ``indices``, each told its example's note (``notes``)."""
     out = []
-    notes = torch.from_numpy(reader.notes()[indices])
+    notes = torch.from_numpy(notes)
     with torch.no_grad():
         for start in range(0, len(indices), batch_size):
             batch = np.stack([reader[int(i)][0] for i in indices[start:start + batch_size]])
@@ -98,8 +99,9 @@ def evaluate(paths: list[str | Path], data: str | Path, split: str = "test", cou
             raise SoundmatchError(f"{ckpt.path}: was split differently from {ckpts[0].path}; "
                                   "checkpoints compared side by side must share a test split")
     true = reader.params()[indices]
-    predicted = {name: predict(c, reader, indices) for name, c in zip(names, ckpts, strict=True)}
-    notes = reader.notes()[indices]
+    notes = reader.notes()[indices]  # once, for every model and the re-renders
+    predicted = {name: predict(c, reader, indices, notes)
+                 for name, c in zip(names, ckpts, strict=True)}
     chunks = [(i, (true[i:i + CHUNK], {n: p[i:i + CHUNK] for n, p in predicted.items()},
                    notes[i:i + CHUNK])) for i in range(0, len(indices), CHUNK)]
     if on_start:

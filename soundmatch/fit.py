@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from . import plugins
-from .errors import SoundmatchError
+from .errors import SoundmatchError, first_line
 from .spec import Distribution, Spec
 
 MIN_JITTER, MAX_JITTER = 0.005, 0.05
@@ -37,7 +37,7 @@ def read_presets(spec: Spec, folder: Path) -> tuple[np.ndarray, list[tuple[Path,
             values = adapter.load_preset(path)
         except (SoundmatchError, ValueError, TypeError, OSError, yaml.YAMLError) as exc:
             # A junk preset is skipped and reported; it never aborts the fit.
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             skipped.append((path, reason[:160]))
             continue
         problem = _preset_problem(spec, values)

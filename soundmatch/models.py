@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from . import plugins
-from .errors import SoundmatchError
+from .errors import SoundmatchError, first_line
 
 
 def create_model(name: str, input_shape: tuple[int, int], num_params: int,
@@ -23,7 +23,7 @@ def create_model(name: str, input_shape: tuple[int, int], num_params: int,
     try:
         model = entry.obj(tuple(input_shape), num_params, **config)
     except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise SoundmatchError(f"backbone {name} with config {config}: {reason[:160]}") from None
     return model, config
 

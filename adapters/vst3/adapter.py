@@ -29,7 +29,7 @@ import pedalboard
 
 from soundmatch.adapter import PLUGIN_PATH_ENV, SynthAdapter, code_path, option_path
 from soundmatch.check import AUDIBLE_THRESHOLD, holds
-from soundmatch.errors import SoundmatchError
+from soundmatch.errors import SoundmatchError, first_line
 from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.spec import Spec
 
@@ -46,7 +46,7 @@ def load_instrument(path: Path, plugin_name: str | None = None):
     try:
         plugin = pedalboard.load_plugin(str(path), plugin_name=plugin_name)
     except Exception as exc:  # pedalboard raises ImportError/RuntimeError/ValueError here
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise SoundmatchError(f"{path}: cannot load plugin ({reason[:160]})") from None
     if not getattr(plugin, "is_instrument", False):
         raise SoundmatchError(f"{path}: is an effect, not an instrument (it takes no MIDI)")
