@@ -1,7 +1,10 @@
 """What a synth adapter is: the only code that talks to a synth.
 
 An adapter receives patches as ``{synth_name: value in synth units}`` (``Spec.to_synth`` makes
-them) and returns mono float32 audio of the spec's duration for one note.
+them) and returns mono float32 audio of the spec's duration for one note. This module is the whole
+adapter contract: the base class, what a render must be (checked on every render), when a value
+"holds", and where the user points an adapter at its synth's file. ``docs/plugins.md`` documents
+every public member; ``soundmatch.testing.check_adapter`` tests an adapter against it.
 """
 
 from __future__ import annotations
@@ -15,11 +18,27 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import SoundmatchError
-from .spec import Spec, safe_load_yaml
+from .spec import Parameter, Spec, safe_load_yaml
 
-# Where the user points an adapter at its synth's file (``--plugin-path`` sets it, so that worker
-# processes see it too).
-PLUGIN_PATH_ENV = "SOUNDMATCH_PLUGIN_PATH"
+# Where the user points an adapter at its synth's file, a VST3 binary say (``--synth-path`` sets
+# it, so that worker processes see it too). "Plugin" in soundmatch means a package that registers
+# adapters, specs or backbones; the synth's own file is the "synth path".
+SYNTH_PATH_ENV = "SOUNDMATCH_SYNTH_PATH"
+LEGACY_SYNTH_PATH_ENV = "SOUNDMATCH_PLUGIN_PATH"  # its name before 0.2, still read
+# A synth may store a value it was given quantised: within this fraction of the parameter's range
+# the value "holds".
+VALUE_TOLERANCE = 0.01
+# Mean |log-mel difference| below which moving a parameter across its range counts as inaudible
+# (the weakest builtin parameter gives about 0.2).
+AUDIBLE_THRESHOLD = 0.05
+
+
+def holds(p: Parameter, patch: Mapping[str, float], read: Mapping[str, float]) -> bool:
+    """Whether the synth's value ``read`` of ``p`` is the value ``patch`` set, within what a
+    synth's quantisation explains."""
+    value = read.get(p.synth_name)
+    tolerance = VALUE_TOLERANCE * (p.max - p.min)
+    return value is not None and abs(value - patch[p.synth_name]) <= tolerance
 
 
 class NonFiniteRender(SoundmatchError):
@@ -37,6 +56,13 @@ def option_path(spec: Spec, key: str) -> Path | None:
     return path
 
 
+def synth_path_override() -> Path | None:
+    """The synth file the user named (``--synth-path``, ``$SOUNDMATCH_SYNTH_PATH`` or the older
+    ``$SOUNDMATCH_PLUGIN_PATH``), which overrides any spec; None if none."""
+    value = os.environ.get(SYNTH_PATH_ENV) or os.environ.get(LEGACY_SYNTH_PATH_ENV)
+    return Path(value) if value else None
+
+
 def code_path(spec: Spec, key: str) -> Path | None:
     """Like ``option_path``, for a file whose loading runs code (a plugin binary). Only a trusted
     spec (a file the user named, or one a plugin ships) may name one: a checkpoint or a dataset
@@ -44,8 +70,8 @@ def code_path(spec: Spec, key: str) -> Path | None:
     if spec.options.get(key) and not spec.trusted:
         raise SoundmatchError(
             f"{spec.source}: synth.options.{key}: found {str(spec.options[key])[:80]!r}, but a "
-            f"checkpoint or dataset may not choose a file to load; pass --plugin-path PATH or set "
-            f"${PLUGIN_PATH_ENV}")
+            f"checkpoint or dataset may not choose a file to load; pass --synth-path PATH or set "
+            f"${SYNTH_PATH_ENV}")
     return option_path(spec, key)
 
 
@@ -66,6 +92,8 @@ class SynthAdapter(ABC):
     # pedalboard must render on the main thread, so the default is False.
     thread_safe: ClassVar[bool] = False
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
+    # Further file types ``load_presets`` reads (``spec fit --presets`` looks for these too).
+    preset_suffixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -79,10 +107,12 @@ class SynthAdapter(ABC):
         """The values the synth holds now, read back from the synth (not from a cache)."""
 
     @abstractmethod
-    def render(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
+    def render(self, note: float, velocity: int) -> np.ndarray:
         """Render one note of the current patch from silence: note-on at 0, note-off after the
         spec's ``note_length``, ``duration`` seconds in all, mono float32 at the spec's rate.
-        No tail of an earlier render may leak into this one."""
+        No tail of an earlier render may leak into this one. soundmatch calls it through
+        ``render_note``, which always passes both (the spec's defaults where the caller gave
+        none) and checks what it returns."""
 
     @abstractmethod
     def save_preset(self, path: str | Path) -> Path:
@@ -100,13 +130,27 @@ class SynthAdapter(ABC):
             raise SoundmatchError(f"{path}: not a preset (expected a 'parameters' mapping)")
         return {str(k): float(v) for k, v in data["parameters"].items()}
 
+    def load_presets(self, path: str | Path) -> list[dict[str, float]]:
+        """Every voice a preset file holds (a bank holds several), for ``spec fit``. The
+        default: the one ``load_preset`` reads."""
+        return [self.load_preset(path)]
+
+    def render_note(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
+        """``render`` with the spec's note and velocity where none is given, the note rounded
+        unless ``fractional_notes``, and the result checked against the contract."""
+        settings = self.spec.render
+        note = settings.note if note is None else note
+        velocity = settings.velocity if velocity is None else velocity
+        if not self.fractional_notes:
+            note = round(note)
+        return self._checked(self.render(note, int(velocity)))
+
     def render_patch(
         self, patch: Mapping[str, float], note: float | None = None, velocity: int | None = None
     ) -> np.ndarray:
-        if note is not None and not self.fractional_notes:
-            note = round(note)
+        """Set ``patch`` and render one note of it (``render_note``)."""
         self.set_patch(patch)
-        return self._checked(self.render(note, velocity))
+        return self.render_note(note, velocity)
 
     def _checked(self, audio) -> np.ndarray:
         """What ``render`` returned, if it keeps the contract; else one line naming the adapter

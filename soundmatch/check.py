@@ -12,18 +12,15 @@ defaults and some sampled ones), renders, and checks that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import plugins
+from .adapter import AUDIBLE_THRESHOLD, holds
 from .errors import SoundmatchError
 from .features import FeatureConfig, log_mel
-from .spec import Parameter, Spec
-
-AUDIBLE_THRESHOLD = 0.05  # mean |log-mel difference|; the weakest builtin parameter gives ~0.2
-VALUE_TOLERANCE = 0.01    # of the parameter's range: plugins quantise what they store
+from .spec import Spec
 
 OK = "ok"
 REJECTED = "value not taken: wrong plugin parameter name or range"
@@ -43,14 +40,6 @@ class ParameterCheck:
     @property
     def passed(self) -> bool:
         return self.verdict == OK
-
-
-def holds(p: Parameter, patch: Mapping[str, float], read: Mapping[str, float]) -> bool:
-    """Whether the synth's value ``read`` of ``p`` is the value ``patch`` set, within what a
-    plugin's quantisation explains."""
-    value = read.get(p.synth_name)
-    tolerance = VALUE_TOLERANCE * (p.max - p.min)
-    return value is not None and abs(value - patch[p.synth_name]) <= tolerance
 
 
 def check_spec(spec: Spec, adapter=None, patches: int = 3, seed: int = 0,
@@ -78,7 +67,7 @@ def check_spec(spec: Spec, adapter=None, patches: int = 3, seed: int = 0,
                 patch = spec.to_synth(u)
                 adapter.set_patch(patch)
                 before = adapter.get_patch()
-                audio = adapter.render()
+                audio = adapter.render_note()
                 after = adapter.get_patch()
                 if not holds(p, patch, before):
                     held_before = False

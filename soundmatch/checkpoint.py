@@ -13,13 +13,35 @@ from typing import Any
 
 import torch
 
+from . import __version__
 from .errors import SoundmatchError, first_line
 from .features import FeatureConfig
 from .fileio import write_atomic
-from .models import SoundMatcher, create_model
+from .models import OutputLayout, ParameterNet, create_model
 from .spec import Spec, spec_from_dict
 
 FORMAT = "soundmatch-checkpoint/1"
+
+
+def header(*, backbone: str, config: dict, manifest, input_shape, feature_stats: tuple,
+           note_range, split: dict, run: dict) -> dict:
+    """Everything a checkpoint says besides its weights: what ``load_checkpoint`` reads back to
+    rebuild and use the model without the dataset (``manifest`` is the dataset's Manifest)."""
+    mean, std = feature_stats
+    return {"format": FORMAT, "soundmatch_version": __version__, "backbone": backbone,
+            "config": config, "spec": manifest.spec, "features": manifest.features,
+            "input_shape": list(input_shape), "feature_stats": {"mean": mean, "std": std},
+            "note_range": list(note_range) if note_range else None, "split": split,
+            "dataset_key": manifest.key(), "run": run}
+
+
+def with_weights(header: dict, model: torch.nn.Module, epoch: int, history: list,
+                 optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """A checkpoint payload; with ``optimizer``, one a run resumes from (its state and RNG)."""
+    payload = {**header, "model": model.state_dict(), "epoch": epoch, "history": history}
+    if optimizer is not None:
+        payload.update(optimizer=optimizer.state_dict(), rng=torch.get_rng_state())
+    return payload
 
 
 def save_atomic(payload: dict, path: str | Path) -> None:
@@ -51,7 +73,7 @@ class Checkpoint:
     """A loaded checkpoint: ``model`` is ready for inference (eval mode, CPU)."""
 
     path: Path
-    model: SoundMatcher
+    model: ParameterNet
     spec: Spec
     features: FeatureConfig
     backbone: str
@@ -83,14 +105,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                 or not 0 <= notes[0] <= notes[1] <= 127):
             raise ValueError(f"note_range: found {str(notes)[:40]}, expected [lowest, highest] "
                              "MIDI notes")
+        layout = OutputLayout.for_spec(spec)
         try:
             backbone, _ = create_model(payload["backbone"], tuple(payload["input_shape"]),
-                                       len(spec), **payload["config"])
+                                       layout.num_outputs, **payload["config"])
         except SoundmatchError as exc:
             raise SoundmatchError(f"{path}: {exc}") from None
         input_shape = tuple(payload["input_shape"])
-        model = SoundMatcher(backbone, n_mels=input_shape[0],
-                             note_range=payload.get("note_range"))
+        model = ParameterNet(backbone, n_mels=input_shape[0],
+                             note_range=payload.get("note_range"), layout=layout)
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         reason = first_line(exc)

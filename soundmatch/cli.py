@@ -60,21 +60,22 @@ def main():
     cli(prog_name="soundmatch")
 
 
-def plugin_path_option(f):
-    """``--plugin-path``: where the synth plugin is. Passed down (worker processes included)
-    through the environment, so the dataset's manifest stays independent of this machine."""
+def synth_path_option(f):
+    """``--synth-path`` (formerly ``--plugin-path``, still accepted): the synth's file. Passed
+    down (worker processes included) through the environment, so the dataset's manifest stays
+    independent of this machine."""
 
     def set_env(ctx, param, value):
-        from .adapter import PLUGIN_PATH_ENV
+        from .adapter import SYNTH_PATH_ENV
 
         if value is not None:
-            os.environ[PLUGIN_PATH_ENV] = str(Path(value).resolve())
+            os.environ[SYNTH_PATH_ENV] = str(Path(value).resolve())
         return value
 
-    return click.option("--plugin-path", type=click.Path(path_type=Path), expose_value=False,
-                        callback=set_env, is_eager=True,
-                        help="The synth plugin's file, overriding the spec and the usual "
-                             "install locations.")(f)
+    return click.option("--synth-path", "--plugin-path", type=click.Path(path_type=Path),
+                        expose_value=False, callback=set_env, is_eager=True,
+                        help="The synth's file (a VST3 plugin), overriding the spec and the "
+                             "usual install locations. (--plugin-path: the old name.)")(f)
 
 
 # ------------------------------------------------------------------------ render
@@ -207,7 +208,7 @@ def _human_bytes(n: float) -> str:
 @click.option("--shard-size", type=int, default=None,
               help="Examples per shard; the unit of resuming. [default: count/32, 32..512]")
 @click.option("--keep-audio", is_flag=True, help="Also store the audio (float16; large).")
-@plugin_path_option
+@synth_path_option
 @click.option("--no-check", is_flag=True,
               help="Skip the check that every parameter reaches the audio (noted in the manifest).")
 def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, keep_audio,
@@ -223,27 +224,40 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
     out = out or Path("data") / spec.name
     if no_check:
         stderr.print("Skipping the parameter check (--no-check); the manifest says so.")
-    else:
-        _run_check(spec, patches=3, quiet=True)
-    writable_folder(out, "--out")  # after the check: a refused spec leaves no folder behind
+        writable_folder(out, "--out")
+    # The check runs inside render_dataset, before anything is written; its spinner and the
+    # progress bar are live displays, so the bar starts only once the rendering does.
+    status = stderr.status(f"Checking the {len(spec)} parameters of {spec.name}…")
     columns = (TextColumn("[bold]render[/] {task.description}"), BarColumn(),
                MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=False) as bar:
-        task = bar.add_task(spec.name, total=None)
+    bar = Progress(*columns, console=stderr, transient=False)
+    task = bar.add_task(spec.name, total=None)
 
-        def on_start(total, present):
-            if present:
-                stderr.print(f"Resuming {out}: {present:,} of {count:,} examples already there.")
-            stderr.print(f"Rendering {total:,} examples of {spec.name} into {out} "
-                         f"with {workers} worker{'s' if workers > 1 else ''}.")
-            bar.update(task, total=total)
+    def on_check(results, notes):
+        status.stop()
+        _report_check(spec, results, notes, quiet=True)
+        writable_folder(out, "--out")  # after the check: a refused spec leaves no folder behind
 
+    def on_start(total, present):
+        if present:
+            stderr.print(f"Resuming {out}: {present:,} of {count:,} examples already there.")
+        stderr.print(f"Rendering {total:,} examples of {spec.name} into {out} "
+                     f"with {workers} worker{'s' if workers > 1 else ''}.")
+        bar.start()
+        bar.update(task, total=total)
+
+    try:
+        if not no_check:
+            status.start()
         summary = render_dataset(
             spec, out, count, workers=workers, seed=seed, shard=shard, shard_size=shard_size,
-            keep_audio=keep_audio, checked=not no_check, on_start=on_start,
+            keep_audio=keep_audio, check=not no_check, on_check=on_check, on_start=on_start,
             on_progress=lambda n: bar.update(task, completed=n),
         )
+    finally:
+        status.stop()
+        bar.stop()
     dropped_pct = 100 * summary.dropped / max(1, summary.dropped + summary.rendered)
     lines = [
         ("dataset", f"{summary.out}  ({summary.present:,} of {summary.count:,} examples, "
@@ -393,10 +407,13 @@ def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_b
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path),
               help="Write an HTML page with audio and spectrograms of some examples here.")
-@plugin_path_option
+@synth_path_option
 def evaluate(checkpoints, data, split, count, workers, as_json, report):
     """Score checkpoints on a dataset: parameter MSE, spectral convergence and spectral distance
-    between the renders of the true and the predicted patches (the paper's Table 2)."""
+    between the renders of the true and the predicted patches (the paper's Table 2), and for
+    synths with discrete parameters, accuracy per choice and error in steps."""
+    import numpy as np
+
     from .evaluate import evaluate as run_evaluation
     from .evaluate import write_report
 
@@ -405,7 +422,8 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
 
     columns = (TextColumn("[bold]evaluate[/]"), BarColumn(), MofNCompleteColumn(),
                RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=stderr) as bar:
+    # Transient: a plugin that cannot load stops the run with one line, not a bar and a line.
+    with Progress(*columns, console=stderr, transient=True) as bar:
         task = bar.add_task("", total=None)
         scores, details = run_evaluation(
             checkpoints, data, split=split, count=count, workers=workers,
@@ -422,9 +440,17 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
         table.add_row("SC (mean)", *(f"{s.sc:.3f}" for s in scores))
         table.add_row("SC (median)", *(f"{s.sc_median:.3f}" for s in scores))
         table.add_row("spectral distance", *(f"{s.distance:.3f}" for s in scores))
+        if scores[0].accuracy:
+            table.add_row("choice accuracy (mean)",
+                          *(f"{np.mean(list(s.accuracy.values())):.3f}" for s in scores))
+        if scores[0].step_error:
+            table.add_row("step error (mean steps)",
+                          *(f"{np.mean(list(s.step_error.values())):.2f}" for s in scores))
         table.add_section()
         for p in scores[0].per_parameter_mse:
             table.add_row(f"MSE {p}", *(f"{s.per_parameter_mse[p]:.4f}" for s in scores))
+        for p in scores[0].accuracy:
+            table.add_row(f"accuracy {p}", *(f"{s.accuracy[p]:.3f}" for s in scores))
         stdout.print(table)
     if report:
         page = write_report(report, scores, details)
@@ -456,7 +482,7 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
                    "spectrogram, or the input's energy.")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
               show_default="all cores", help="Threads that render the search's candidates.")
-@plugin_path_option
+@synth_path_option
 def match(inputs, checkpoint, synth, out, note, refine, level, workers):
     """Set the synth's parameters so that it plays each input sound.
 
@@ -574,38 +600,51 @@ def spec_show(name_or_path):
     show_synth_names = any(p.synth_name != p.name for p in loaded.parameters)
     table = Table(box=box.SIMPLE_HEAD)
     columns = ["name"] + (["synth name"] if show_synth_names else [])
-    for col in [*columns, "range", "default", "distribution"]:
+    for col in [*columns, "values", "default", "distribution"]:
         table.add_column(col, justify="right" if col == "default" else "left", no_wrap=True)
     for p in loaded.parameters:
         names = [p.name] + ([p.synth_name] if show_synth_names else [])
         unit = f" {p.unit}" if p.unit else ""
         log = " log" if p.scale == "log" else ""
-        table.add_row(*names, f"{p.min:g} .. {p.max:g}{unit}{log}", f"{p.default:g}",
-                      _describe_distribution(p.distribution))
+        if p.type == "choice":
+            shown = ", ".join(p.choices)
+            values = f"choice of {p.num_choices}: {shown if len(shown) < 40 else shown[:37] + '…'}"
+        else:
+            steps = ("" if p.type != "steps" else
+                     ", whole numbers" if p.step == 1 else f", in steps of {p.step:g}")
+            values = f"{p.min:g} .. {p.max:g}{unit}{log}{steps}"
+        table.add_row(*names, values, p.label(p.default), p.distribution.describe())
     stdout.print(table)
 
 
 @spec.command("check")
 @click.option("--synth", metavar="NAME", help="Synth adapter; checks its default spec.")
 @click.option("--spec", "spec_name", metavar="NAME|PATH", help="Parameter spec.")
-@plugin_path_option
-@click.option("--patches", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Patches to test each parameter in: the defaults and sampled ones.")
+@synth_path_option
+@click.option("--patches", type=click.IntRange(min=1), default=None,
+              help="Patches to test each parameter in: the defaults and sampled ones. "
+                   "[default: the spec's check.patches, else 3]")
 def spec_check(synth, spec_name, patches):
     """Check that every parameter holds its value through a render and audibly changes the sound.
 
     Exits with status 1, naming the failing parameters and the likely cause, if any fails.
     """
     spec = plugins.resolve_spec(synth, spec_name)
-    _run_check(spec, patches=patches, quiet=False)
+    _run_check(spec, patches=patches or spec.check_patches, quiet=False)
 
 
 def _run_check(spec, patches: int, quiet: bool) -> None:
-    """Run the parameter check; print the table (always when something fails) and raise."""
-    from .check import check_in_worker, failure_message
+    from .check import check_in_worker
 
     with stderr.status(f"Checking the {len(spec)} parameters of {spec.name}…"):
         results, notes = check_in_worker(spec, patches)
+    _report_check(spec, results, notes, quiet)
+
+
+def _report_check(spec, results, notes: list[str], quiet: bool) -> None:
+    """Print the check's notes and table (always when something fails) and raise on failure."""
+    from .check import failure_message
+
     for note in notes:
         stderr.print(f"note: {note}")
     failed = [r for r in results if not r.passed]
@@ -633,7 +672,7 @@ def _run_check(spec, patches: int, quiet: bool) -> None:
               required=True, help="Folder of the synth's presets.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the fitted spec.")
-@plugin_path_option
+@synth_path_option
 def spec_fit(name_or_path, presets, out):
     """Fit each parameter's sampling distribution to the values it takes in a set of presets
     (the paper samples from the factory presets' distributions)."""
@@ -645,16 +684,6 @@ def spec_fit(name_or_path, presets, out):
     for path, reason in skipped:
         stderr.print(f"skipped {path}: {reason}")
     stdout.print(f"Fitted {len(spec)} parameters to {used} presets from {presets}; wrote {out}.")
-
-
-def _describe_distribution(dist) -> str:
-    a = dist.args
-    if dist.type in ("beta", "truncnorm"):
-        return f"{dist.type}({', '.join(f'{v:g}' for v in a.values())})"
-    if dist.type == "empirical":
-        n = len(a["values"]) if "values" in a else len(a["weights"])
-        return f"empirical({n} {'values' if 'values' in a else 'bins'})"
-    return dist.type
 
 
 plugins.add_commands(cli)

@@ -376,3 +376,19 @@ class DatasetReader:
         if not self.spec.render.notes:
             return np.full(len(self), self.spec.render.note, dtype=np.float32)
         return np.concatenate([self._arrays(i)["notes"] for i in range(len(self.shards))])
+
+
+# The train/validation/test split belongs to the dataset: train and evaluate must agree on it.
+SPLIT = (0.8, 0.1, 0.1)
+
+
+def split_indices(n: int, seed: int = 0, fractions=SPLIT) -> dict[str, np.ndarray]:
+    """A deterministic train/validation/test split of ``n`` examples."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = round(fractions[0] * n)
+    n_val = round(fractions[1] * n)
+    if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
+        raise SoundmatchError(f"dataset of {n} examples is too small to split "
+                              f"{'/'.join(str(round(f * 100)) for f in fractions)}")
+    return {"train": np.sort(order[:n_train]), "val": np.sort(order[n_train:n_train + n_val]),
+            "test": np.sort(order[n_train + n_val:])}

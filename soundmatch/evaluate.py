@@ -16,12 +16,11 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .dataset import DatasetReader
+from .dataset import DatasetReader, split_indices
 from .errors import SoundmatchError
 from .metrics import SpectralDistance, spectral_convergence
 from .pool import WorkerPool
 from .render import init_render_worker
-from .train import split_indices
 
 CHUNK = 32
 
@@ -37,6 +36,11 @@ class Scores:
     sc_median: float
     distance: float
     per_parameter_mse: dict[str, float] = field(default_factory=dict)
+    # Choice parameters: the share of examples whose choice the model got right. Stepped ones:
+    # the mean error in steps of the synth's value. (``mse`` leaves choices out: their normalised
+    # distance means nothing.)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    step_error: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -124,17 +128,31 @@ def evaluate(paths: list[str | Path], data: str | Path, split: str = "test", cou
     for name, ckpt in zip(names, ckpts, strict=True):
         sc = np.concatenate([result.done[i][name]["sc"] for i, _ in chunks])
         dist = np.concatenate([result.done[i][name]["distance"] for i, _ in chunks])
+        regressed = [p.type != "choice" for p in reader.spec.parameters]
         err = (predicted[name] - true) ** 2
         per_example[name] = {"sc": sc.tolist(), "distance": dist.tolist(),
-                             "mse": err.mean(axis=1).tolist()}
+                             "mse": err[:, regressed].mean(axis=1).tolist()}
         scores.append(Scores(
             name=name, checkpoint=str(ckpt.path), backbone=ckpt.backbone, count=len(indices),
-            mse=float(err.mean()), sc=float(sc.mean()), sc_median=float(np.median(sc)),
-            distance=float(dist.mean()),
-            per_parameter_mse={p: float(v) for p, v in zip(reader.spec.names, err.mean(axis=0),
-                                                           strict=True)}))
+            mse=float(err[:, regressed].mean()), sc=float(sc.mean()),
+            sc_median=float(np.median(sc)), distance=float(dist.mean()),
+            per_parameter_mse={p.name: float(v) for p, v, r in zip(
+                reader.spec.parameters, err.mean(axis=0), regressed, strict=True) if r},
+            **discrete_scores(reader.spec, true, predicted[name])))
     return scores, {"true": true, "predicted": predicted, "reader": reader, "ckpts": ckpts,
                     "per_example": per_example}
+
+
+def discrete_scores(spec, true: np.ndarray, predicted: np.ndarray) -> dict[str, dict]:
+    """Accuracy per choice parameter and mean error in steps per stepped one."""
+    accuracy, step_error = {}, {}
+    for j, p in enumerate(spec.parameters):
+        a, b = p.denormalise(true[:, j]), p.denormalise(predicted[:, j])
+        if p.type == "choice":
+            accuracy[p.name] = float(np.mean(a == b))
+        elif p.type == "steps":
+            step_error[p.name] = float(np.mean(np.abs(a - b)) / p.step)
+    return {"accuracy": accuracy, "step_error": step_error}
 
 
 def _names(ckpts: list[Checkpoint]) -> list[str]:

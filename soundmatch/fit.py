@@ -16,35 +16,31 @@ import yaml
 
 from . import plugins
 from .errors import SoundmatchError, first_line
-from .spec import Distribution, Spec
+from .spec import Categorical, Empirical, Spec
 
-MIN_JITTER, MAX_JITTER = 0.005, 0.05
 PRESET_SUFFIXES = (".yaml", ".yml", ".vstpreset", ".fxp", ".bin")
-
-
-def silverman(values: np.ndarray) -> float:
-    spread = min(values.std(), (np.percentile(values, 75) - np.percentile(values, 25)) / 1.34)
-    bandwidth = 0.9 * spread * len(values) ** -0.2 if spread > 0 else 0.0
-    return float(np.clip(bandwidth, MIN_JITTER, MAX_JITTER))
 
 
 def read_presets(spec: Spec, folder: Path) -> tuple[np.ndarray, list[tuple[Path, str]]]:
     """Normalised values (presets x parameters) of the presets the adapter can read."""
     adapter = plugins.create_adapter(spec)
+    suffixes = {*PRESET_SUFFIXES, adapter.preset_suffix, *adapter.preset_suffixes}
     rows, skipped = [], []
-    for path in sorted(p for p in Path(folder).rglob("*") if p.suffix in PRESET_SUFFIXES):
+    for path in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in suffixes):
         try:
-            values = adapter.load_preset(path)
+            voices = adapter.load_presets(path)
         except (SoundmatchError, ValueError, TypeError, OSError, yaml.YAMLError) as exc:
             # A junk preset is skipped and reported; it never aborts the fit.
             reason = first_line(exc)
             skipped.append((path, reason[:160]))
             continue
-        problem = _preset_problem(spec, values)
-        if problem:
-            skipped.append((path, problem))
-            continue
-        rows.append(spec.from_synth(values))
+        for i, values in enumerate(voices):
+            problem = _preset_problem(spec, values)
+            if problem:
+                skipped.append((f"{path} (voice {i + 1})" if len(voices) > 1 else path, problem))
+                continue
+            rows.append(spec.from_synth(values))
+    adapter.close()
     return np.array(rows, dtype=np.float64), skipped
 
 
@@ -71,7 +67,10 @@ def fit_spec(spec: Spec, folder: Path, decimals: int = 4) -> tuple[Spec, int, li
                               f"{spec.name}, expected at least 2")
     parameters = []
     for j, p in enumerate(spec.parameters):
-        column = np.round(values[:, j], decimals)
-        parameters.append(replace(p, distribution=Distribution(
-            "empirical", {"values": column.tolist(), "jitter": round(silverman(column), 4)})))
+        if p.type == "choice":
+            indices = np.round(p.denormalise(values[:, j]) - p.min)
+            distribution = Categorical.fit(indices, p.num_choices)
+        else:
+            distribution = Empirical.fit(values[:, j], decimals)
+        parameters.append(replace(p, distribution=distribution))
     return replace(spec, parameters=tuple(parameters)), len(values), skipped

@@ -61,7 +61,8 @@ JITTER_STARTS = 4      # starts beside the network's guess(es), see _starts
 
 @dataclass
 class Match:
-    """One matched sound."""
+    """One matched sound: the patch (normalised and in synth units), the note and gain it plays
+    at, its scores and its audio; ``Matcher.save`` writes it out."""
 
     source: str
     note: float                   # the MIDI note the match plays (fractional: to the cent)
@@ -81,6 +82,9 @@ class Match:
 
 
 class Matcher:
+    """Matches sounds with a checkpoint: the network's guess at the input's pitch, then (with a
+    refine budget) a search over the synth's parameters (``soundmatch.search``)."""
+
     def __init__(self, checkpoint: Checkpoint, synth: str | None = None,
                  workers: int | None = None, level: str = "least-squares",
                  objective: str = "sc+logmel"):

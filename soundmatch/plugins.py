@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import SoundmatchError
+from .errors import SoundmatchError, first_line
 
 ENTRY_POINT_GROUP = "soundmatch"
 
@@ -95,14 +95,19 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         try:
             module = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take the tool down
-            print(
-                f"soundmatch: plugin '{ep.name}' from {package} failed to load "
-                f"({type(exc).__name__}: {exc}); skipped",
-                file=sys.stderr,
-            )
+            _warn(f"plugin '{ep.name}' from {package} failed to load "
+                  f"({type(exc).__name__}: {first_line(exc)[:160]}); skipped")
             continue
         pm.register(module, name=ep.name)
         _providers[ep.name] = package
+        if not pm.get_hookcallers(module):
+            _warn(f"plugin '{ep.name}' from {package} ({ep.value}) implements no soundmatch hook, "
+                  "so it registers nothing; expected functions marked @soundmatch.hookimpl such "
+                  "as register_adapters")
+
+
+def _warn(message: str) -> None:
+    print(f"soundmatch: {message}", file=sys.stderr)
 
 
 def register_plugin(module: Any, name: str, package: str | None = None) -> None:

@@ -110,7 +110,8 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
     if manifest.keep_audio:
         audio = np.empty((target, spec.render.num_samples), dtype=np.float16)
     notes = np.empty(target, dtype=np.float32) if spec.render.notes else None
-    kept = dropped = attempt = 0
+    kept = dropped = attempt = non_finite = 0
+    last_non_finite = ""
     started = time.perf_counter()
     while kept < target:
         candidates = spec.sample(rng, CANDIDATE_BATCH)
@@ -128,8 +129,8 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
             try:
                 y = state.adapter.render_patch(spec.to_synth(u),
                                                note=None if note is None else int(note))
-            except NonFiniteRender:
-                y = None
+            except NonFiniteRender as exc:
+                y, non_finite, last_non_finite = None, non_finite + 1, str(exc)
             peak = float(np.max(np.abs(y))) if y is not None else 0.0
             if peak < threshold:
                 dropped += 1
@@ -142,6 +143,9 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
                 audio[kept] = y
             kept += 1
         if dropped > MAX_DROP_RATIO * max(kept, target):
+            if non_finite > dropped / 2:
+                raise SoundmatchError(f"{last_non_finite} in {non_finite} of {dropped + kept} "
+                                      "renders")
             raise SoundmatchError(
                 f"{spec.source}: {dropped} of {dropped + kept} renders were below "
                 f"{spec.render.silence_threshold_db:g} dBFS; the spec's ranges or base patch "
@@ -189,9 +193,13 @@ def _size_on_disk(root: Path) -> int:
 def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1, seed: int = 0,
                    shard: tuple[int, int] = (0, 1), shard_size: int | None = None,
                    keep_audio: bool = False, features: FeatureConfig | None = None,
-                   checked: bool = True, on_start=None, on_progress=None) -> RenderSummary:
+                   check: bool = True, on_check=None, on_start=None,
+                   on_progress=None) -> RenderSummary:
     """Render (or resume) a dataset of ``count`` examples into ``out``.
 
+    With ``check`` (the default), first the parameter check (``check_in_worker``, in the
+    spec's ``check.patches``): ``on_check(results, notes)`` sees its results before anything
+    is written, and without one a failed check raises. The manifest records whether it ran.
     ``on_start(total_to_render, already_present)`` and ``on_progress(done_now)`` let a caller show
     progress; both are optional.
     """
@@ -201,8 +209,16 @@ def render_dataset(spec: Spec, out: str | Path, count: int, *, workers: int = 1,
         shard_size = default_shard_size(count)
     if shard_size < 1:
         raise SoundmatchError(f"--shard-size: found {shard_size}, expected at least 1")
+    if check:
+        from .check import check_in_worker, failure_message
+
+        results, notes = check_in_worker(spec, patches=spec.check_patches)
+        if on_check:
+            on_check(results, notes)
+        if not all(r.passed for r in results):
+            raise SoundmatchError(failure_message(spec, results))
     root = Path(out)
-    manifest = make_manifest(spec, count, seed, shard_size, keep_audio, features, checked)
+    manifest = make_manifest(spec, count, seed, shard_size, keep_audio, features, check)
     dataset.open_for_writing(root, manifest)
     dataset.remove_stale_temporaries(root)
     mine = [i for i in range(manifest.num_shards) if i % shard[1] == shard[0]]

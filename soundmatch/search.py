@@ -80,9 +80,9 @@ class MatchDistance:
         energy_gain = self.s_norm / norm
         cos = float((self.s * s_hat).sum()) / (self.s_norm * norm)
         sc = float(np.sqrt(max(0.0, 1.0 - cos * cos)))
-        log_m_hat = torch.log((energy_gain * (self.mel @ s_hat)).clamp_min(self.floor))
-        l1 = float((self.log_m - log_m_hat).abs().mean())
         gain = energy_gain * max(cos, 1e-3) if self.level == "least-squares" else energy_gain
+        log_m_hat = torch.log((gain * (self.mel @ s_hat)).clamp_min(self.floor))
+        l1 = float((self.log_m - log_m_hat).abs().mean())
         if self.kind == "sc":
             return sc, gain
         if self.kind == "logmel":

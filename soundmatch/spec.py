@@ -17,7 +17,7 @@ import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import yaml
@@ -25,6 +25,7 @@ import yaml
 from .errors import SoundmatchError
 
 SCALES = ("linear", "log")
+DEFAULT_CHECK_PATCHES = 3
 
 
 class _Fields:
@@ -113,53 +114,190 @@ def safe_load_yaml(text: str) -> Any:
 
 @dataclass(frozen=True)
 class Distribution:
-    """How a parameter is sampled, on its normalised [0, 1] scale."""
+    """How a parameter is sampled, on its normalised [0, 1] scale. Each kind is one subclass
+    registered in ``DISTRIBUTIONS``: it parses itself from a spec, samples, describes itself and,
+    if it can, fits itself to preset values. A new kind is one class."""
 
-    type: str
+    type: str = "uniform"
     args: dict = field(default_factory=dict)
+    hint: ClassVar[str] = ""  # what the spec must give, for error messages
+
+    def __new__(cls, type: str = "uniform", args: dict | None = None):
+        # Distribution("beta", {...}) builds the kind's class, so data read back from YAML and
+        # code that names a kind get the same object.
+        if cls is Distribution:
+            cls = DISTRIBUTIONS[type]
+        return super().__new__(cls)
+
+    @classmethod
+    def parse(cls, d: _Fields) -> Distribution:
+        raise NotImplementedError
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        a = self.args
-        if self.type == "uniform":
-            return rng.random(n)
-        if self.type == "beta":
-            return rng.beta(a["a"], a["b"], n)
-        if self.type == "truncnorm":
-            return _truncnorm(rng, a["mean"], a["std"], n)
-        if self.type == "empirical" and "values" in a:
-            values = np.asarray(a["values"], dtype=np.float64)
-            picked = values[rng.integers(0, len(values), n)]
-            jitter = a.get("jitter", 0.0)
-            return np.clip(picked + rng.normal(0.0, jitter, n), 0.0, 1.0) if jitter else picked
-        if self.type == "empirical":
-            edges = np.asarray(a["edges"], dtype=np.float64)
-            weights = np.asarray(a["weights"], dtype=np.float64)
-            bins = rng.choice(len(weights), size=n, p=weights / weights.sum())
-            return edges[bins] + rng.random(n) * (edges[bins + 1] - edges[bins])
-        raise AssertionError(self.type)
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short form for tables (``spec show``)."""
+        return self.type
 
     def to_yaml(self) -> str | dict:
         return self.type if not self.args else {"type": self.type, **self.args}
 
 
-def _truncnorm(rng: np.random.Generator, mean: float, std: float, n: int) -> np.ndarray:
-    # Rejection sampling: the mean is validated to lie in [0, 1], so at least ~16% is accepted.
-    out = np.empty(n)
-    filled = 0
-    while filled < n:
-        draw = rng.normal(mean, std, 2 * (n - filled) + 8)
-        keep = draw[(draw >= 0.0) & (draw <= 1.0)][: n - filled]
-        out[filled : filled + len(keep)] = keep
-        filled += len(keep)
-    return out
+class Uniform(Distribution):
+    hint = "uniform (no arguments)"
+
+    @classmethod
+    def parse(cls, d: _Fields) -> Distribution:
+        d.unknown({"type"})
+        return cls("uniform")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.random(n)
 
 
-DISTRIBUTIONS = {
-    "uniform": "uniform (no arguments)",
-    "truncnorm": "truncnorm with mean in [0, 1] and std > 0",
-    "beta": "beta with a > 0 and b > 0",
-    "empirical": "empirical with values: [...] (optional jitter), or edges: [...] and "
-                 "weights: [...]",
+class Beta(Distribution):
+    hint = "beta with a > 0 and b > 0"
+
+    @classmethod
+    def parse(cls, d: _Fields) -> Distribution:
+        d.unknown({"type", "a", "b"})
+        args = {"a": d.get("a", float), "b": d.get("b", float)}
+        for k, v in args.items():
+            if v <= 0:
+                d.fail(k, f"found {v}, expected a number > 0")
+        return cls("beta", args)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.beta(self.args["a"], self.args["b"], n)
+
+    def describe(self) -> str:
+        return f"beta({self.args['a']:g}, {self.args['b']:g})"
+
+
+class TruncNorm(Distribution):
+    hint = "truncnorm with mean in [0, 1] and std > 0"
+
+    @classmethod
+    def parse(cls, d: _Fields) -> Distribution:
+        d.unknown({"type", "mean", "std"})
+        mean, std = d.get("mean", float), d.get("std", float)
+        if not 0.0 <= mean <= 1.0:
+            d.fail("mean", f"found {mean}, expected a number in [0, 1] (the normalised scale)")
+        if std <= 0:
+            d.fail("std", f"found {std}, expected a number > 0")
+        return cls("truncnorm", {"mean": mean, "std": std})
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        # Rejection sampling: the mean is validated to lie in [0, 1], so at least ~16% is
+        # accepted.
+        mean, std = self.args["mean"], self.args["std"]
+        out = np.empty(n)
+        filled = 0
+        while filled < n:
+            draw = rng.normal(mean, std, 2 * (n - filled) + 8)
+            keep = draw[(draw >= 0.0) & (draw <= 1.0)][: n - filled]
+            out[filled : filled + len(keep)] = keep
+            filled += len(keep)
+        return out
+
+    def describe(self) -> str:
+        return f"truncnorm({self.args['mean']:g}, {self.args['std']:g})"
+
+
+class Empirical(Distribution):
+    """The values a parameter takes in a set of presets (with a little jitter), or a histogram."""
+
+    hint = "empirical with values: [...] (optional jitter), or edges: [...] and weights: [...]"
+
+    @classmethod
+    def parse(cls, d: _Fields) -> Distribution:
+        d.unknown({"type", "values", "jitter", "edges", "weights"})
+        if "values" in d.data:
+            values = _number_list(d, "values", min_len=1)
+            jitter = d.get("jitter", float, 0.0)
+            if jitter < 0:
+                d.fail("jitter", f"found {jitter}, expected a number >= 0")
+            args: dict = {"values": values}
+            if jitter:
+                args["jitter"] = jitter
+            return cls("empirical", args)
+        if "edges" not in d.data:
+            d.fail("values", "missing; expected a list of values in [0, 1], or edges and weights")
+        edges = _number_list(d, "edges", min_len=2)
+        weights = _number_list(d, "weights", min_len=1, lo=0.0, hi=math.inf)
+        if len(weights) != len(edges) - 1:
+            d.fail("weights", f"found {len(weights)} weights, expected {len(edges) - 1} (one per "
+                              "bin)")
+        if any(b <= a for a, b in itertools.pairwise(edges)):
+            d.fail("edges", "expected strictly increasing values")
+        if sum(weights) <= 0:
+            d.fail("weights", "expected at least one weight > 0")
+        return cls("empirical", {"edges": edges, "weights": weights})
+
+    MIN_JITTER, MAX_JITTER = 0.005, 0.05
+
+    @classmethod
+    def fit(cls, values: np.ndarray, decimals: int = 4) -> Empirical:
+        """A kernel density estimate: the values themselves, with Gaussian jitter of Silverman's
+        bandwidth (kept between MIN_JITTER and MAX_JITTER)."""
+        column = np.round(np.asarray(values, dtype=np.float64), decimals)
+        spread = min(column.std(), (np.percentile(column, 75) - np.percentile(column, 25)) / 1.34)
+        bandwidth = 0.9 * spread * len(column) ** -0.2 if spread > 0 else 0.0
+        jitter = float(np.clip(bandwidth, cls.MIN_JITTER, cls.MAX_JITTER))
+        return cls("empirical", {"values": column.tolist(), "jitter": round(jitter, 4)})
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        a = self.args
+        if "values" in a:
+            values = np.asarray(a["values"], dtype=np.float64)
+            picked = values[rng.integers(0, len(values), n)]
+            jitter = a.get("jitter", 0.0)
+            return np.clip(picked + rng.normal(0.0, jitter, n), 0.0, 1.0) if jitter else picked
+        edges = np.asarray(a["edges"], dtype=np.float64)
+        weights = np.asarray(a["weights"], dtype=np.float64)
+        bins = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        return edges[bins] + rng.random(n) * (edges[bins + 1] - edges[bins])
+
+    def describe(self) -> str:
+        a = self.args
+        n = len(a["values"]) if "values" in a else len(a["weights"])
+        return f"empirical({n} {'values' if 'values' in a else 'bins'})"
+
+
+class Categorical(Distribution):
+    """For a choice parameter: choice k with probability weights[k] (normalised), played at the
+    centre of its [k/K, (k+1)/K) bin."""
+
+    hint = "categorical with weights: [...] (one per choice)"
+
+    @classmethod
+    def parse(cls, d: _Fields) -> Distribution:
+        d.unknown({"type", "weights"})
+        weights = _number_list(d, "weights", min_len=2, lo=0.0, hi=math.inf)
+        if sum(weights) <= 0:
+            d.fail("weights", "expected at least one weight > 0")
+        return cls("categorical", {"weights": weights})
+
+    @classmethod
+    def fit(cls, indices: np.ndarray, num_choices: int) -> Categorical:
+        """The share of presets that pick each choice, with one pseudo-count each (so that no
+        choice is never sampled)."""
+        counts = np.bincount(np.asarray(indices, dtype=np.int64), minlength=num_choices) + 1.0
+        return cls("categorical", {"weights": np.round(counts / counts.sum(), 4).tolist()})
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        weights = np.asarray(self.args["weights"], dtype=np.float64)
+        picked = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        return (picked + 0.5) / len(weights)
+
+    def describe(self) -> str:
+        return f"categorical({len(self.args['weights'])})"
+
+
+DISTRIBUTIONS: dict[str, type[Distribution]] = {
+    "uniform": Uniform, "truncnorm": TruncNorm, "beta": Beta, "empirical": Empirical,
+    "categorical": Categorical,
 }
 
 
@@ -168,54 +306,15 @@ def _parse_distribution(f: _Fields, key: str) -> Distribution:
     expected = "one of " + ", ".join(DISTRIBUTIONS)
     if isinstance(raw, str):
         if raw != "uniform":
-            hint = DISTRIBUTIONS.get(raw)
+            kind = DISTRIBUTIONS.get(raw)
             f.fail(key, f"found {_show(raw)}, expected {expected}"
-                        + (f" (as a mapping: {hint})" if hint else ""))
-        return Distribution("uniform")
+                        + (f" (as a mapping: {kind.hint})" if kind else ""))
+        return Uniform("uniform")
     d = _Fields(f.source, f.path(key), raw)
     kind = d.get("type", str)
     if kind not in DISTRIBUTIONS:
         d.fail("type", f"found {_show(kind)}, expected {expected}")
-    if kind == "uniform":
-        d.unknown({"type"})
-        return Distribution("uniform")
-    if kind == "beta":
-        d.unknown({"type", "a", "b"})
-        args = {"a": d.get("a", float), "b": d.get("b", float)}
-        for k, v in args.items():
-            if v <= 0:
-                d.fail(k, f"found {v}, expected a number > 0")
-        return Distribution("beta", args)
-    if kind == "truncnorm":
-        d.unknown({"type", "mean", "std"})
-        mean, std = d.get("mean", float), d.get("std", float)
-        if not 0.0 <= mean <= 1.0:
-            d.fail("mean", f"found {mean}, expected a number in [0, 1] (the normalised scale)")
-        if std <= 0:
-            d.fail("std", f"found {std}, expected a number > 0")
-        return Distribution("truncnorm", {"mean": mean, "std": std})
-    # empirical
-    d.unknown({"type", "values", "jitter", "edges", "weights"})
-    if "values" in d.data:
-        values = _number_list(d, "values", min_len=1)
-        jitter = d.get("jitter", float, 0.0)
-        if jitter < 0:
-            d.fail("jitter", f"found {jitter}, expected a number >= 0")
-        args: dict = {"values": values}
-        if jitter:
-            args["jitter"] = jitter
-        return Distribution("empirical", args)
-    if "edges" not in d.data:
-        d.fail("values", "missing; expected a list of values in [0, 1], or edges and weights")
-    edges = _number_list(d, "edges", min_len=2)
-    weights = _number_list(d, "weights", min_len=1, lo=0.0, hi=math.inf)
-    if len(weights) != len(edges) - 1:
-        d.fail("weights", f"found {len(weights)} weights, expected {len(edges) - 1} (one per bin)")
-    if any(b <= a for a, b in itertools.pairwise(edges)):
-        d.fail("edges", "expected strictly increasing values")
-    if sum(weights) <= 0:
-        d.fail("weights", "expected at least one weight > 0")
-    return Distribution("empirical", {"edges": edges, "weights": weights})
+    return DISTRIBUTIONS[kind].parse(d)
 
 
 def _number_list(d: _Fields, key: str, min_len: int, lo: float = 0.0, hi: float = 1.0) -> list:
@@ -231,9 +330,19 @@ def _number_list(d: _Fields, key: str, min_len: int, lo: float = 0.0, hi: float 
 # ---------------------------------------------------------------- parameters and render settings
 
 
+TYPES = ("continuous", "steps", "choice")
+
+
 @dataclass(frozen=True)
 class Parameter:
-    """One synth parameter: its range in the synth's units and how it is sampled."""
+    """One synth parameter: its range in the synth's units and how it is sampled.
+
+    ``type`` says what values the synth takes: ``continuous`` (any value in [min, max]),
+    ``steps`` (min, min + step, ..., max: whole numbers by default) or ``choice`` (one of
+    ``choices``, the synth value being its index). On the normalised scale a stepped value sits
+    where its synth value falls, and choice k of K covers [k/K, (k+1)/K) with its centre as the
+    value; ``denormalise`` rounds to the nearest step or choice, so any [0, 1] value plays.
+    """
 
     name: str
     synth_name: str
@@ -241,13 +350,23 @@ class Parameter:
     max: float
     scale: str = "linear"
     default: float = 0.0
-    distribution: Distribution = field(default_factory=lambda: Distribution("uniform"))
+    distribution: Distribution = field(default_factory=lambda: Uniform("uniform"))
     unit: str = ""
     description: str = ""
+    type: str = "continuous"
+    step: float = 1.0
+    choices: tuple[str, ...] = ()
+
+    @property
+    def num_choices(self) -> int:
+        """K for a choice parameter, else 0."""
+        return len(self.choices) if self.type == "choice" else 0
 
     def normalise(self, value):
         """Synth units -> [0, 1] (clipped)."""
         value = np.clip(np.asarray(value, dtype=np.float64), self.min, self.max)
+        if self.type == "choice":
+            return (np.round(value - self.min) + 0.5) / self.num_choices
         if self.scale == "log":
             u = np.log(value / self.min) / math.log(self.max / self.min)
         else:
@@ -255,16 +374,40 @@ class Parameter:
         return np.clip(u, 0.0, 1.0)
 
     def denormalise(self, u):
-        """[0, 1] -> synth units (clipped)."""
+        """[0, 1] -> synth units (clipped; rounded to a step or choice)."""
         u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+        if self.type == "choice":
+            return self.min + np.minimum(np.floor(u * self.num_choices), self.num_choices - 1)
         if self.scale == "log":
-            return self.min * (self.max / self.min) ** u
-        return self.min + u * (self.max - self.min)
+            value = self.min * (self.max / self.min) ** u
+        else:
+            value = self.min + u * (self.max - self.min)
+        if self.type == "steps":
+            value = np.clip(self.min + np.round((value - self.min) / self.step) * self.step,
+                            self.min, self.max)
+        return value
+
+    def snap(self, u):
+        """A normalised value moved onto the value the synth will play (steps and choices)."""
+        return u if self.type == "continuous" else self.normalise(self.denormalise(u))
+
+    def label(self, value: float) -> str:
+        """A synth value as a person reads it: a choice's name, a step's number."""
+        if self.type == "choice":
+            return self.choices[round(float(value) - self.min)]
+        return f"{value:g}"
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "synth_name": self.synth_name, "min": self.min,
-               "max": self.max, "scale": self.scale, "default": self.default,
-               "distribution": self.distribution.to_yaml()}
+        out = {"name": self.name, "synth_name": self.synth_name}
+        if self.type != "continuous":
+            out["type"] = self.type
+        if self.type == "choice":
+            out["choices"] = list(self.choices)
+        else:
+            out.update(min=self.min, max=self.max, scale=self.scale)
+            if self.type == "steps" and self.step != 1.0:
+                out["step"] = self.step
+        out.update(default=self.default, distribution=self.distribution.to_yaml())
         if self.unit:
             out["unit"] = self.unit
         if self.description:
@@ -283,7 +426,7 @@ class RenderSettings:
     sample_rate: int = 44100
     silence_threshold_db: float = -60.0
     # Train across notes: each example is rendered at a whole note drawn uniformly from this
-    # inclusive range, and the model is told the note (see ``SoundMatcher``). None: always ``note``.
+    # inclusive range, and the model is told the note (see ``ParameterNet``). None: always ``note``.
     notes: tuple[int, int] | None = None
 
     @property
@@ -351,17 +494,48 @@ def _parse_parameter(source: str, index: int, raw: Any) -> Parameter:
     f = _Fields(source, where, raw)
     f.unknown(set(Parameter.__dataclass_fields__))
     name = f.get("name", str)
-    lo, hi = f.get("min", float), f.get("max", float)
-    if lo >= hi:
-        f.fail("min", f"found min={lo:g} and max={hi:g}, expected min < max")
-    scale = f.get("scale", str, "linear")
-    if scale not in SCALES:
-        f.fail("scale", f"found {_show(scale)}, expected 'linear' or 'log'")
-    if scale == "log" and lo <= 0:
-        f.fail("min", f"found {lo:g}, expected a number > 0 for a log-scale parameter")
+    kind = f.get("type", str, "continuous")
+    if kind not in TYPES:
+        f.fail("type", f"found {_show(kind)}, expected one of {', '.join(TYPES)}")
+    choices: tuple[str, ...] = ()
+    step = 1.0
+    if kind == "choice":
+        raw_choices = f.get("choices", list, required_hint="the names of the choices")
+        if len(raw_choices) < 2 or not all(isinstance(c, (str, int)) for c in raw_choices):
+            f.fail("choices", f"found {_show(raw_choices)}, expected a list of at least two "
+                              "names")
+        choices = tuple(str(c) for c in raw_choices)
+        for key in ("min", "max", "scale", "step"):
+            if key in f.data:
+                f.fail(key, "not used by a choice parameter (its values are 0..K-1)")
+        lo, hi, scale = 0.0, float(len(choices) - 1), "linear"
+    else:
+        if "choices" in f.data:
+            f.fail("choices", f"only for type: choice (this parameter is {kind})")
+        lo, hi = f.get("min", float), f.get("max", float)
+        if lo >= hi:
+            f.fail("min", f"found min={lo:g} and max={hi:g}, expected min < max")
+        scale = f.get("scale", str, "linear")
+        if scale not in SCALES:
+            f.fail("scale", f"found {_show(scale)}, expected 'linear' or 'log'")
+        if scale == "log" and lo <= 0:
+            f.fail("min", f"found {lo:g}, expected a number > 0 for a log-scale parameter")
+        if kind == "steps":
+            step = f.get("step", float, 1.0)
+            if step <= 0 or step > hi - lo:
+                f.fail("step", f"found {step:g}, expected a number in (0, max - min]")
+        elif "step" in f.data:
+            f.fail("step", "only for type: steps")
     default = f.get("default", float, lo)
     if not lo <= default <= hi:
         f.fail("default", f"found {default:g}, expected a value in [{lo:g}, {hi:g}]")
+    distribution = _parse_distribution(f, "distribution")
+    if isinstance(distribution, Categorical):
+        if kind != "choice":
+            f.fail("distribution", "categorical is for type: choice parameters")
+        if len(distribution.args["weights"]) != len(choices):
+            f.fail("distribution", f"found {len(distribution.args['weights'])} weights, "
+                                   f"expected {len(choices)} (one per choice)")
     return Parameter(
         name=name,
         synth_name=f.get("synth_name", str, name),
@@ -369,9 +543,12 @@ def _parse_parameter(source: str, index: int, raw: Any) -> Parameter:
         max=hi,
         scale=scale,
         default=default,
-        distribution=_parse_distribution(f, "distribution"),
+        distribution=distribution,
         unit=f.get("unit", str, ""),
         description=f.get("description", str, ""),
+        type=kind,
+        step=step,
+        choices=choices,
     )
 
 
@@ -393,6 +570,9 @@ class Spec:
     # checkpoint or a dataset manifest is untrusted: it may describe a synth but never choose a
     # file to load (see ``SynthAdapter.trusted_path``).
     trusted: bool = field(default=False, compare=False)
+    # How many patches ``spec check`` tries each parameter in. Where parameters matter only in
+    # some patches (a DX7 operator's release only if it sounds after note-off), more are needed.
+    check_patches: int = 3
 
     @property
     def names(self) -> list[str]:
@@ -403,8 +583,11 @@ class Spec:
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` normalised patches, shape (n, num_params), from each parameter's distribution."""
-        columns = [p.distribution.sample(rng, n) for p in self.parameters]
-        return np.clip(np.stack(columns, axis=1), 0.0, 1.0).astype(np.float32)
+        # Steps and choices are snapped to what the synth will play, so that a dataset's
+        # parameters are exactly the values its audio was rendered with.
+        columns = [p.snap(np.clip(p.distribution.sample(rng, n), 0.0, 1.0))
+                   for p in self.parameters]
+        return np.stack(columns, axis=1).astype(np.float32)
 
     def defaults(self) -> np.ndarray:
         """The default patch, normalised."""
@@ -428,13 +611,16 @@ class Spec:
         )
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "synth": {"adapter": self.adapter, "options": dict(self.options)},
             "render": self.render.to_dict(),
             "parameters": [p.to_dict() for p in self.parameters],
         }
+        if self.check_patches != DEFAULT_CHECK_PATCHES:
+            out["check"] = {"patches": self.check_patches}
+        return out
 
     def fingerprint(self) -> str:
         """A short hash of what a patch of this spec means: synth, render settings, parameters
@@ -443,6 +629,7 @@ class Spec:
         data = self.to_dict()
         data.pop("name")
         data.pop("description")
+        data.pop("check", None)
         for p in data["parameters"]:
             for key in ("distribution", "default", "description"):
                 p.pop(key, None)
@@ -457,7 +644,12 @@ def spec_from_dict(data: Any, source: str = "<spec>", trusted: bool = False) -> 
     """Validate a spec given as plain data (e.g. stored in a dataset manifest or a checkpoint).
     ``trusted`` only where the data is a file the user chose (see ``Spec.trusted``)."""
     f = _Fields(source, "", data)
-    f.unknown({"name", "description", "synth", "render", "parameters"})
+    f.unknown({"name", "description", "synth", "render", "parameters", "check"})
+    check = _Fields(source, "check", f.get("check", dict, {}))
+    check.unknown({"patches"})
+    check_patches = check.get("patches", int, DEFAULT_CHECK_PATCHES)
+    if check_patches < 1:
+        check.fail("patches", f"found {check_patches}, expected at least 1")
     synth = _Fields(source, "synth", f.get("synth", dict, required_hint="with an adapter name"))
     synth.unknown({"adapter", "options"})
     adapter = synth.get("adapter", str)
@@ -483,6 +675,7 @@ def spec_from_dict(data: Any, source: str = "<spec>", trusted: bool = False) -> 
         description=f.get("description", str, ""),
         source=source,
         trusted=trusted,
+        check_patches=check_patches,
     )
 
 

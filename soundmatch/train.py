@@ -22,13 +22,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from . import __version__, checkpoint
-from .dataset import DatasetReader
+from . import checkpoint
+from .dataset import SPLIT, DatasetReader, split_indices
 from .errors import SoundmatchError
 from .fileio import write_text_atomic
-from .models import SoundMatcher, create_model, default_lr
+from .models import OutputLayout, ParameterNet, create_model, default_lr
 
-SPLIT = (0.8, 0.1, 0.1)
 STATS_SAMPLE = 2048
 
 
@@ -54,18 +53,6 @@ class TrainOptions:
 
 
 # ------------------------------------------------------------------------ data
-
-
-def split_indices(n: int, seed: int = 0, fractions=SPLIT) -> dict[str, np.ndarray]:
-    """A deterministic train/validation/test split of ``n`` examples."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_train = round(fractions[0] * n)
-    n_val = round(fractions[1] * n)
-    if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
-        raise SoundmatchError(f"dataset of {n} examples is too small to split "
-                              f"{'/'.join(str(round(f * 100)) for f in fractions)}")
-    return {"train": np.sort(order[:n_train]), "val": np.sort(order[n_train:n_train + n_val]),
-            "test": np.sort(order[n_train + n_val:])}
 
 
 class Examples(Dataset):
@@ -161,14 +148,15 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     split = split_indices(len(reader), opts.seed)
     mean, std = feature_stats(reader, split["train"])
     params = reader.params()
-    baseline = float(((params[split["val"]] - params[split["train"]].mean(0)) ** 2).mean())
+    layout = OutputLayout.for_spec(reader.spec)
+    baseline = layout.baseline(params[split["train"]], params[split["val"]])
     input_shape = reader.feature_config.shape(reader.spec.render.num_samples)
 
     # Model and optimiser.
-    backbone, config = create_model(opts.backbone, input_shape, len(reader.spec), **opts.config)
+    backbone, config = create_model(opts.backbone, input_shape, layout.num_outputs, **opts.config)
     note_range = reader.spec.render.notes
-    model = SoundMatcher(backbone, mean, std, n_mels=input_shape[0],
-                         note_range=note_range).to(rt.device)
+    model = ParameterNet(backbone, mean, std, n_mels=input_shape[0], note_range=note_range,
+                         layout=layout).to(rt.device)
     lr = opts.lr if opts.lr is not None else default_lr(opts.backbone)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -202,14 +190,12 @@ def train(opts: TrainOptions, reporter=None) -> dict:
                               f"({len(split['train'])} examples per rank)")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda")
 
-    base = {"format": checkpoint.FORMAT, "soundmatch_version": __version__,
-            "backbone": opts.backbone, "config": config, "spec": reader.manifest.spec,
-            "features": reader.manifest.features, "input_shape": list(input_shape),
-            "feature_stats": {"mean": mean, "std": std},
-            "note_range": list(note_range) if note_range else None,
-            "split": {"seed": opts.seed, "fractions": list(SPLIT), "count": len(reader),
-                      "dataset": str(opts.data)},
-            "dataset_key": reader.manifest.key(), "run": opts.identity()}
+    base = checkpoint.header(
+        backbone=opts.backbone, config=config, manifest=reader.manifest, input_shape=input_shape,
+        feature_stats=(mean, std), note_range=note_range,
+        split={"seed": opts.seed, "fractions": list(SPLIT), "count": len(reader),
+               "dataset": str(opts.data)},
+        run=opts.identity())
     if reporter and rt.main:
         size = sum(p.numel() for p in model.parameters())
         reporter.start({"backbone": opts.backbone, "params": size,
@@ -231,7 +217,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         for step, (x, n, y) in enumerate(loader):
             x, n, y = (t.to(rt.device, non_blocking=True) for t in (x, n, y))
             with autocast:
-                loss = torch.nn.functional.mse_loss(net(x, n).float(), y)
+                loss = layout.loss(net(x, n, raw=True).float(), y)
             if not torch.isfinite(loss):
                 raise SoundmatchError(
                     f"epoch {epoch}, step {step}: the training loss is {loss.item()}: damaged "
@@ -256,11 +242,11 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         improved = val_loss < best
         best = min(best, val_loss)
         if rt.main:
-            state = {**base, "model": model.state_dict(), "epoch": epoch, "history": history}
             if improved:
-                checkpoint.save_atomic(state, best_path)
-            checkpoint.save_atomic({**state, "optimizer": optimizer.state_dict(),
-                                    "rng": torch.get_rng_state()}, last_path)
+                checkpoint.save_atomic(checkpoint.with_weights(base, model, epoch, history),
+                                       best_path)
+            checkpoint.save_atomic(checkpoint.with_weights(base, model, epoch, history,
+                                                           optimizer), last_path)
             # Rewritten whole from the checkpoint's history, so it never disagrees with it.
             write_text_atomic(out / "metrics.jsonl",
                               "".join(json.dumps(h) + "\n" for h in history))
@@ -288,15 +274,16 @@ def train(opts: TrainOptions, reporter=None) -> dict:
 @torch.no_grad()
 def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.ndarray,
                   rt: Runtime, batch_size: int) -> float:
-    """Mean squared error over ``indices``; each rank takes every world-th example, exactly."""
+    """The training loss (mean squared error where there are no choice parameters) over
+    ``indices``; each rank takes every world-th example, exactly."""
     model.eval()
     part = Examples(reader, indices[rt.rank::rt.world])
     total, count = 0.0, 0
     for x, n, y in DataLoader(part, batch_size=batch_size):
         x, n, y = x.to(rt.device), n.to(rt.device), y.to(rt.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda"):
-            pred = model(x, n).float()
-        total += float(((pred - y) ** 2).mean(dim=1).sum())
+            outputs = model(x, n, raw=True).float()
+        total += float(model.layout.loss_terms(outputs, y).mean(dim=1).sum())
         count += len(x)
     total, count = _all_sum([total, count], rt)
     return total / count

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import yaml
 
-from soundmatch import plugins
 from soundmatch.features import FeatureConfig, log_mel
 
 SR = 44100
@@ -39,31 +38,6 @@ def energy(audio, start, stop):
 def fundamental(audio, start=0.1, stop=0.9):
     f, m = spectrum(audio, start, stop)
     return float(f[np.argmax(m)])
-
-
-def test_output_is_mono_float32_of_the_specs_duration(synth, builtin_spec):
-    y = render(synth, builtin_spec)
-    assert y.dtype == np.float32 and y.ndim == 1 and len(y) == 4 * SR
-    assert np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0
-
-
-def test_renders_are_deterministic_across_calls_and_instances(synth, builtin_spec):
-    u = builtin_spec.sample(np.random.default_rng(3), 4)
-    other = plugins.create_adapter(builtin_spec)
-    for row in u:
-        patch = builtin_spec.to_synth(row)
-        a = synth.render_patch(patch)
-        b = synth.render_patch(patch)
-        c = other.render_patch(patch)
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(a, c)
-
-
-def test_no_tail_leaks_into_the_next_render(synth, builtin_spec):
-    quiet = builtin_spec.to_synth(builtin_spec.defaults())
-    fresh = plugins.create_adapter(builtin_spec).render_patch(quiet)
-    render(synth, builtin_spec, master_fx2_dry_wet=1.0, envelope4_dec_tme=1.0)  # long reverb
-    np.testing.assert_array_equal(synth.render_patch(quiet), fresh)
 
 
 def sine(synth, spec, note, **values):

@@ -55,16 +55,6 @@ def test_the_builtin_synth_writes_no_cache_into_its_package(builtin_spec):
     assert not list(package.rglob("*.nbi")) and not list(package.rglob("*.nbc"))
 
 
-def test_a_render_that_breaks_the_contract_is_one_line_naming_the_adapter(sine_env, tmp_path):
-    result = run_soundmatch("render", "--synth", "sine-stereo", "--count", 8, "--workers", 1,
-                            "--out", tmp_path / "d", "--no-check", env=sine_env)
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "StereoSineSynth.render returned shape (2, 16000), expected mono (16000,)" in errors[0]
-    assert result.stderr.strip().endswith(errors[0])
-
-
 @pytest.mark.parametrize("option", [("--lr", "-1"), ("--lr", "nan"), ("--time-budget", "0"),
                                     ("--time-budget", "-1"), ("--device", "potato")])
 def test_nonsense_training_options_are_refused_by_click(option, tiny_data, tmp_path):

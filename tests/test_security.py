@@ -46,10 +46,11 @@ def test_a_checkpoint_cannot_make_match_load_a_binary(hostile_model, tmp_path):
     sound = REPO / "examples" / "sounds" / "builtin-a.wav"
     result = run_soundmatch("match", sound, "--checkpoint", "model.pt", "--out",
                             tmp_path / "out", cwd=hostile_model,
-                            env={"MARKER": str(marker), "SOUNDMATCH_PLUGIN_PATH": ""})
+                            env={"MARKER": str(marker), "SOUNDMATCH_SYNTH_PATH": "",
+                                 "SOUNDMATCH_PLUGIN_PATH": ""})
     assert not marker.exists(), "the checkpoint's shared object was loaded"
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "model.pt" in lines[0] and "synth.options.plugin_path" in lines[0]
-    assert "--plugin-path" in lines[0]
+    assert "--synth-path" in lines[0]

@@ -118,7 +118,7 @@ def test_an_unknown_adapter_is_a_spec_error_when_rendering(spec_dict, write_spec
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"Error: {path}: synth.adapter: found 'nosuchsynth', expected an installed adapter "
-        "(builtin, massive, vst3); `soundmatch plugins` lists them")
+        f"({', '.join(plugins.adapters().names())}); `soundmatch plugins` lists them")
     assert not (tmp_path / "d").exists()
 
 

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from soundmatch.checkpoint import load_checkpoint
+from soundmatch.dataset import split_indices
 from soundmatch.errors import SoundmatchError
-from soundmatch.train import split_indices, weights_hash
+from soundmatch.train import weights_hash
 
 from .conftest import run_soundmatch, soundmatch_command
 

@@ -113,10 +113,8 @@ class BuiltinSynth(SynthAdapter):
             self._noise = np.random.default_rng(NOISE_SEED).uniform(-1.0, 1.0, n)
         return self._noise
 
-    def render(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
+    def render(self, note: float, velocity: int) -> np.ndarray:
         settings = self.spec.render
-        note = settings.note if note is None else note
-        velocity = settings.velocity if velocity is None else velocity
         sr = settings.sample_rate
         n = settings.num_samples
         p = self._patch

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from soundmatch_adapters.vst3.adapter import ENV_PLUGIN_PATH, VST3Synth
+from soundmatch_adapters.vst3.adapter import VST3Synth
 
 from soundmatch import hookimpl
-from soundmatch.adapter import option_path
+from soundmatch.adapter import option_path, synth_path_override
 from soundmatch.errors import SoundmatchError
 
 ENV_MASSIVE_PATH = "SOUNDMATCH_MASSIVE_PATH"
@@ -27,7 +27,7 @@ class MassiveSynth(VST3Synth):
 
     def locate(self, spec, plugin_path):
         override = (plugin_path or os.environ.get(ENV_MASSIVE_PATH)
-                    or os.environ.get(ENV_PLUGIN_PATH))
+                    or synth_path_override())
         if override:
             return Path(override)
         # An untrusted spec (from a checkpoint or dataset) never chooses the binary: only the
@@ -40,7 +40,7 @@ class MassiveSynth(VST3Synth):
                 return path
         raise SoundmatchError(
             f"Massive not found; looked in {', '.join(str(p) for p in candidates)}; point at it "
-            f"with --plugin-path PATH or ${ENV_MASSIVE_PATH}")
+            f"with --synth-path PATH or ${ENV_MASSIVE_PATH}")
 
 
 @hookimpl

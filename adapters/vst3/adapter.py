@@ -4,7 +4,7 @@ A spec maps its parameters to the plugin's own parameter names (as pedalboard ex
 lower-case, underscores) in the plugin's own units. Spec options (``synth.options``):
 
 - ``plugin_path``: the .vst3 bundle (relative paths are relative to the spec file); the
-  ``--plugin-path`` option and ``SOUNDMATCH_PLUGIN_PATH`` override it. Only a spec file the user
+  ``--synth-path`` option and ``SOUNDMATCH_SYNTH_PATH`` override it. Only a spec file the user
   names may set it: the spec inside a checkpoint or dataset never chooses a plugin binary.
 - ``plugin_name``: for bundles holding several plugins.
 - ``base_state``: a file with the plugin's saved state (``save_preset`` writes one, or a
@@ -20,20 +20,25 @@ lower-case, underscores) in the plugin's own units. Spec options (``synth.option
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pedalboard
 
-from soundmatch.adapter import PLUGIN_PATH_ENV, SynthAdapter, code_path, option_path
-from soundmatch.check import AUDIBLE_THRESHOLD, holds
+from soundmatch.adapter import (
+    AUDIBLE_THRESHOLD,
+    SYNTH_PATH_ENV,
+    SynthAdapter,
+    code_path,
+    holds,
+    option_path,
+    synth_path_override,
+)
 from soundmatch.errors import SoundmatchError, first_line
 from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.spec import Spec
 
-ENV_PLUGIN_PATH = PLUGIN_PATH_ENV
 OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply")
 APPLY_MODES = ("direct", "flush", "state")
 FLUSH_SAMPLES = 64
@@ -83,13 +88,13 @@ class VST3Synth(SynthAdapter):
     # -------------------------------------------------------------- finding the plugin
 
     def locate(self, spec: Spec, plugin_path: str | Path | None) -> Path:
-        override = plugin_path or os.environ.get(ENV_PLUGIN_PATH)
+        override = plugin_path or synth_path_override()
         if override:
             return Path(override)
         path = code_path(spec, "plugin_path")
         if path is None:
             raise SoundmatchError(f"{spec.source}: synth.options.plugin_path: missing; expected "
-                                  f"the plugin's path (or --plugin-path, or ${ENV_PLUGIN_PATH})")
+                                  f"the plugin's path (or --synth-path, or ${SYNTH_PATH_ENV})")
         return path
 
     def loaded_file(self) -> Path:
@@ -151,7 +156,7 @@ class VST3Synth(SynthAdapter):
             mels, held = [], True
             for probe in (low, high):
                 self.set_patch(probe)
-                mels.append(log_mel(self.render(), features))
+                mels.append(log_mel(self.render_note(), features))
                 after = self.get_patch()
                 held = held and all(holds(p, probe, after) for p in self.spec.parameters)
             if held and float((mels[0] - mels[1]).abs().mean()) >= AUDIBLE_THRESHOLD:
@@ -185,10 +190,8 @@ class VST3Synth(SynthAdapter):
 
     # -------------------------------------------------------------- rendering
 
-    def render(self, note: int | None = None, velocity: int | None = None) -> np.ndarray:
+    def render(self, note: int, velocity: int) -> np.ndarray:
         r = self.spec.render
-        note = r.note if note is None else note
-        velocity = r.velocity if velocity is None else velocity
         messages = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), r.note_length)]
         try:
             # reset=True clears the previous note's tail; a separate plugin.reset() would cost

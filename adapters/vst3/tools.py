@@ -65,7 +65,8 @@ def add_commands(cli) -> None:
     spec_group = cli.commands["spec"]
 
     @spec_group.command("inspect")
-    @click.option("--plugin", "plugin_path", type=click.Path(path_type=Path), required=True,
+    @click.option("--synth-path", "--plugin", "plugin_path", type=click.Path(path_type=Path),
+                  required=True,
                   help="A VST3 instrument (or AU on macOS).")
     @click.option("--plugin-name", help="For bundles with several plugins.")
     def inspect_command(plugin_path, plugin_name):
@@ -81,7 +82,8 @@ def add_commands(cli) -> None:
         Console(soft_wrap=True).print(table)
 
     @spec_group.command("init")
-    @click.option("--plugin", "plugin_path", type=click.Path(path_type=Path), required=True)
+    @click.option("--synth-path", "--plugin", "plugin_path", type=click.Path(path_type=Path),
+                  required=True)
     @click.option("--plugin-name", help="For bundles with several plugins.")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
     @click.option("--include", metavar="REGEX", help="Only parameters whose name matches.")

@@ -30,10 +30,8 @@ class SineSynth(SynthAdapter):
     def get_patch(self):
         return dict(self._patch)
 
-    def render(self, note=None, velocity=None):
+    def render(self, note, velocity):
         r = self.spec.render
-        note = r.note if note is None else note
-        velocity = r.velocity if velocity is None else velocity
         t = np.arange(r.num_samples) / r.sample_rate
         hz = 440.0 * 2 ** ((note - 69) / 12) * self._patch["ratio"]
         envelope = np.exp(-6.9 * t / self._patch["decay"]) * (t < r.note_length)

@@ -1,0 +1,178 @@
+"""Contract checks for plugin authors, to call from your own tests (pytest or anything else)::
+
+    from soundmatch.testing import check_adapter, check_backbone
+
+    def test_my_synth_keeps_the_contract(tmp_path):
+        check_adapter(MySynth, "mysynth-8", tmp_path)
+
+    def test_my_backbone_trains():
+        check_backbone("my-net")
+
+Each check raises ``AssertionError`` naming the first thing that breaks the contract that
+``soundmatch.adapter`` (adapters) and ``docs/plugins.md`` (backbones) describe; soundmatch runs
+the same checks over every adapter and backbone it ships (``tests/test_contract.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import plugins
+from .adapter import VALUE_TOLERANCE, SynthAdapter, holds
+from .errors import SoundmatchError
+from .spec import Spec, load_spec
+
+AUDIBLE_PEAK = 1e-4  # -80 dBFS: a synth whose every test patch is quieter than this is silent
+
+
+def _spec(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | None) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    if spec is None:
+        spec = adapter if isinstance(adapter, str) else adapter.default_spec
+        if spec is None:
+            raise AssertionError(f"{adapter}: no spec given and no default_spec set")
+    return load_spec(plugins.spec_path(str(spec)))
+
+
+def _render(synth: SynthAdapter, patch: dict[str, float], what: str) -> np.ndarray:
+    try:
+        return synth.render_patch(patch)
+    except SoundmatchError as exc:  # the contract's own one-line verdict (shape, dtype, NaN)
+        raise AssertionError(f"{what}: {exc}") from None
+
+
+def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | None = None,
+                  tmp_path: str | Path | None = None, *, patches: int = 3, seed: int = 0,
+                  atol: float = 0.0) -> None:
+    """Check an adapter class (or a registered adapter's name) against the adapter contract.
+
+    ``spec`` is a Spec, a spec file or a registered spec name (default: the adapter's
+    ``default_spec``). Over the spec's defaults and ``patches`` sampled patches it checks that
+    renders are mono float32 of the spec's length and finite, that some patch is audible, that
+    a patch renders the same twice and on a second instance (within ``atol``), that every value
+    holds through a render, and that a long, loud patch leaves no tail in the next render. With
+    ``tmp_path``, also that a preset written by ``save_preset`` reads back through
+    ``load_preset`` on a fresh instance to the same values.
+    """
+    cls = plugins.adapters().get(adapter) if isinstance(adapter, str) else adapter
+    name = getattr(cls, "__name__", str(cls))
+    spec = _spec(adapter, spec)
+    rng = np.random.default_rng(seed)
+    rows = [spec.defaults(), *spec.sample(rng, patches)]
+    fresh, synth, other = cls(spec), cls(spec), cls(spec)
+    try:
+        # Before anything else has played on it: the reference for the tail check.
+        quiet = spec.to_synth(spec.defaults())
+        reference = _render(fresh, quiet, f"{name}.render_patch(defaults)")
+        # Every parameter at its maximum: the longest envelopes and most reverb of most synths.
+        _render(synth, spec.to_synth(np.ones(len(spec), np.float32)), f"{name}, all at maximum")
+        after = _render(synth, quiet, f"{name}.render_patch(defaults)")
+        err = float(np.abs(after - reference).max())
+        if err > atol:
+            raise AssertionError(f"{name}: after a long patch the defaults render differs by up "
+                                 f"to {err:.3g} from a fresh instance's: a tail leaks into the "
+                                 "next render")
+        peaks = []
+        for i, row in enumerate(rows):
+            patch = spec.to_synth(row)
+            what = f"{name}, patch {i}"
+            a = _render(synth, patch, what)
+            read = synth.get_patch()
+            for p in spec.parameters:
+                if not holds(p, patch, read):
+                    raise AssertionError(
+                        f"{what}: {p.synth_name} was set to {patch[p.synth_name]:g}, after the "
+                        f"render the synth holds {read.get(p.synth_name)} (tolerance "
+                        f"{VALUE_TOLERANCE:g} of its range)")
+            b = _render(synth, patch, what)
+            c = _render(other, patch, what)
+            for again, where in ((b, "rendered twice"), (c, "on a second instance")):
+                err = float(np.abs(a - again).max())
+                if err > atol:
+                    raise AssertionError(f"{what}: {where} it differs by up to {err:.3g} "
+                                         f"(allowed {atol:g}): renders must be deterministic")
+            peaks.append(float(np.abs(a).max()))
+        if max(peaks) < AUDIBLE_PEAK:
+            raise AssertionError(f"{name}: every test patch is silent (peak {max(peaks):.2g})")
+        if tmp_path is not None:
+            _check_preset_round_trip(cls, spec, synth, rows[-1], Path(tmp_path))
+    finally:
+        for instance in (fresh, synth, other):
+            instance.close()
+
+
+def _check_preset_round_trip(cls, spec: Spec, synth: SynthAdapter, row: np.ndarray,
+                             folder: Path) -> None:
+    name = cls.__name__
+    synth.set_patch(spec.to_synth(row))
+    path = Path(synth.save_preset(folder / f"contract-preset{cls.preset_suffix}"))
+    if not path.is_file():
+        raise AssertionError(f"{name}.save_preset returned {path}, which is not a file")
+    reader = cls(spec)
+    try:
+        values = reader.load_preset(path)
+    except SoundmatchError as exc:
+        raise AssertionError(f"{name}.load_preset cannot read what save_preset wrote: {exc}") \
+            from None
+    finally:
+        reader.close()
+    missing = [p.synth_name for p in spec.parameters if p.synth_name not in values]
+    if missing:
+        raise AssertionError(f"{name}.load_preset({path.name}) lacks {', '.join(missing)}")
+    err = np.abs(spec.from_synth(values) - row)
+    if err.max() > VALUE_TOLERANCE:
+        worst = spec.parameters[int(err.argmax())].name
+        raise AssertionError(f"{name}: a preset round trip moves {worst} by {err.max():.3g} of "
+                             f"its range (allowed {VALUE_TOLERANCE:g})")
+
+
+def check_backbone(name: str, input_shape: tuple[int, int] = (64, 48), num_params: int = 5,
+                   steps: int = 8, seed: int = 0) -> None:
+    """Check a registered backbone configuration: it builds from its registered config, maps
+    ``(batch, n_mels, frames)`` to ``(batch, num_params)`` values in [0, 1], takes the note
+    through soundmatch's note conditioning, gets a finite gradient in every trainable weight, and
+    lowers its loss on a fixed batch within ``steps`` AdamW steps at its ``default_lr``."""
+    from .models import ParameterNet, create_model, default_lr
+
+    torch.manual_seed(seed)
+    backbone, _ = create_model(name, input_shape, num_params)
+    model = ParameterNet(backbone, n_mels=input_shape[0], note_range=(36, 84))
+    x = torch.randn(4, *input_shape)
+    notes = torch.tensor([36.0, 50.0, 60.5, 84.0])
+    target = torch.rand(4, num_params)
+    model.eval()
+    with torch.no_grad():
+        y = model(x, notes)
+    if tuple(y.shape) != (4, num_params):
+        raise AssertionError(f"backbone {name}: output shape {tuple(y.shape)}, expected "
+                             f"(4, {num_params}) for input (4, {input_shape[0]}, {input_shape[1]})")
+    if not torch.isfinite(y).all() or y.min() < 0 or y.max() > 1:
+        raise AssertionError(f"backbone {name}: outputs must be finite and in [0, 1], found "
+                             f"{float(y.min()):.3g}..{float(y.max()):.3g}")
+    def loss_now() -> float:  # in eval mode: dropout would blur the comparison
+        model.eval()
+        with torch.no_grad():
+            return float(torch.nn.functional.mse_loss(model(x, notes), target))
+
+    before = loss_now()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=default_lr(name))
+    for step in range(steps):
+        model.train()
+        optimiser.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x, notes), target)
+        if not loss.requires_grad:
+            raise AssertionError(f"backbone {name}: its output depends on no trainable weight")
+        loss.backward()
+        if step == 0:
+            for weight, p in model.named_parameters():
+                if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all()):
+                    raise AssertionError(f"backbone {name}: {weight} gets no finite gradient")
+        optimiser.step()
+    after = loss_now()
+    if not after < before:
+        raise AssertionError(f"backbone {name}: loss went {before:.4g} -> {after:.4g} in {steps} "
+                             f"steps on one batch at lr {default_lr(name):g}: it does not train")
