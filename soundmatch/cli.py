@@ -316,7 +316,8 @@ class TrainReporter:
             f"{info['backbone']}: {info['params']:,} parameters on {info['device']}"
             + (f" x {info['world']} processes" if info["world"] > 1 else "")
             + f"; {info['train']:,} training and {info['val']:,} validation examples; "
-            f"lr {info['lr']:g}. Constant predictor: validation MSE {info['baseline']:.4f}.")
+            f"lr {info['lr']:g}. Constant predictor: validation {info['loss']} "
+            f"{info['baseline']:.4f}.")
         self.progress.start()
 
     def batch(self, done, total, loss):
@@ -383,8 +384,9 @@ def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_b
             reporter.close()
     if main_rank:
         _print_fields([
-            ("best validation MSE", f"{summary['best_val_loss']:.4f} (constant predictor "
-                                    f"{summary['baseline_val_loss']:.4f})"),
+            (f"best validation {summary['loss']}",
+             f"{summary['best_val_loss']:.4f} (constant predictor "
+             f"{summary['baseline_val_loss']:.4f})"),
             ("epochs", f"{summary['epochs']} (stopped by {summary['stopped_by']}), "
                        f"{summary['train_seconds']:,.0f} s of training"),
             ("checkpoints", f"{summary['best']} (best), {summary['last']} (last)"),
@@ -526,7 +528,9 @@ def _print_match(matcher, result, paths) -> None:
     for col in ("parameter", "value", "unit"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for p in matcher.spec.parameters:
-        table.add_row(p.name, f"{result.patch[p.name]:.4g}", p.unit)
+        value = result.patch[p.name]
+        table.add_row(p.name, p.label(value) if p.type != "continuous" else f"{value:.4g}",
+                      p.unit)
     stdout.print(table)
     s = result.scores
     line = (f"gain {result.gain_db:+.1f} dB; match distance {s['distance']:.4f}, spectral "

@@ -254,8 +254,8 @@ class Matcher:
             # input (the .match.wav has it applied).
             "gain_db": round(match.gain_db, 2),
             "scores": {k: round(float(v), 5) for k, v in match.scores.items()},
-            "parameters": {k: {"value": round(v, 6), "unit": units[k]} if units[k]
-                           else round(v, 6) for k, v in match.patch.items()},
+            "parameters": {p.name: _shown(p, match.patch[p.name], units[p.name])
+                           for p in self.spec.parameters},
         }
         paths["parameters"] = out / f"{stem}.params.yaml"
         paths["parameters"].write_text(yaml.safe_dump(record, sort_keys=False))
@@ -293,3 +293,12 @@ def _with_adapter(spec, adapter: str):
         raise SoundmatchError(
             f"--synth: found '{adapter}', expected an installed adapter ({known})")
     return replace(spec, adapter=adapter)
+
+
+def _shown(p, value: float, unit: str):
+    """A parameter's value for the .params.yaml: a choice with its name, a step as a whole
+    number, a continuous value rounded (with its unit, if it has one)."""
+    if p.type == "choice":
+        return {"value": round(float(value)), "choice": p.label(value)}
+    shown = round(float(value)) if p.type == "steps" and p.step == 1 else round(value, 6)
+    return {"value": shown, "unit": unit} if unit else shown

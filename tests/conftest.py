@@ -116,15 +116,20 @@ def tiny_checkpoint(tiny_data, tmp_path_factory):
 VST3_BUILD = REPO / "build" / "vst3synth"
 
 
+def missing(message: str):
+    """Something a test needs that .ci/run installs: required in CI, else the test is skipped
+    with ``message`` saying how to get it."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _built_plugin(name: str) -> Path:
-    """A plugin that .ci/run builds from tests/vst3synth; required in CI, else skipped."""
+    """A plugin that .ci/run builds from tests/vst3synth."""
     path = VST3_BUILD / f"{name}_artefacts" / "Release" / "VST3" / f"{name}.vst3"
     if not path.exists():
-        message = (f"{path} is not built: cmake -S tests/vst3synth -B build/vst3synth "
-                   "-DCMAKE_BUILD_TYPE=Release && cmake --build build/vst3synth -j2")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{path} is not built: cmake -S tests/vst3synth -B build/vst3synth "
+                "-DCMAKE_BUILD_TYPE=Release && cmake --build build/vst3synth -j2")
     return path
 
 
