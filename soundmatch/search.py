@@ -40,12 +40,13 @@ def _mel_filters(rate: int) -> torch.Tensor:
 class MatchDistance:
     """Distance from one target to candidate renders, each heard at the input's level.
 
-    ``__call__`` returns ``(distance, gain)``. The log-mel term compares the candidate at the
-    input's energy (a near-silent candidate is scaled up, not rewarded for sitting under the
-    floor); SC is taken at its least-squares gain (the same ranking, since both depend only on
-    the angle between the magnitude spectrograms). ``gain`` is the level the match is written
-    at: ``level="energy"`` the input's energy, ``"least-squares"`` the gain that minimises
-    ||S - g Ŝ|| (quieter than the input by the cosine of that angle).
+    ``__call__`` returns ``(distance, gain)``. ``gain`` is the level the match is written at:
+    ``level="energy"`` the input's energy, ``"least-squares"`` the gain that minimises
+    ||S - g Ŝ|| (quieter than the input by the cosine of that angle). Both terms hear the
+    candidate at that gain, so the search scores what the user gets: SC (at the least-squares
+    gain whatever the level, since SC depends only on the angle between the magnitude
+    spectrograms) and the log-mel L1 (a near-silent candidate is scaled up first, so it is not
+    rewarded for sitting under the floor).
     """
 
     LEVELS = ("least-squares", "energy")
