@@ -59,7 +59,7 @@ def _bare_init(spec_name: str = "builtin"):
     elif _SPEC.adapter == "dexed":
         # The bare dexed-py loop: a voice as sysex bytes into the synth, one note out.
         from dexed import DexedSynth, Patch
-        from soundmatch_dexed import NAMES
+        from soundmatch_dexed import INDEX
 
         synth = DexedSynth(sample_rate=float(_SPEC.render.sample_rate))
         base = bytearray(Patch().to_sysex())
@@ -68,7 +68,7 @@ def _bare_init(spec_name: str = "builtin"):
         def render(patch):
             voice = bytearray(base)
             for name, value in patch.items():
-                voice[NAMES.index(name)] = round(value)
+                voice[INDEX[name]] = round(value)
             synth.load_patch(Patch.from_sysex(bytes(voice)))
             return synth.render(midi_note=r.note, velocity=r.velocity,
                                 note_duration=r.note_length, render_duration=r.duration)

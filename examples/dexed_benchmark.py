@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from real_sounds import scores
 
 from soundmatch import plugins
+from soundmatch.evaluate import discrete_scores
 from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.matcher import Matcher
 from soundmatch.search import MatchDistance
@@ -56,13 +57,11 @@ def at_best_gain(target: np.ndarray, audio: np.ndarray) -> np.ndarray:
 
 
 def parameter_errors(spec, truth: np.ndarray, guess: np.ndarray) -> dict:
-    """Algorithm accuracy and mean |error| in steps over the stepped parameters."""
-    steps, correct = [], []
-    for j, p in enumerate(spec.parameters):
-        a, b = p.denormalise(truth[..., j]), p.denormalise(guess[..., j])
-        (correct if p.type == "choice" else steps).append(
-            (a == b) if p.type == "choice" else np.abs(a - b) / p.step)
-    return {"accuracy": float(np.mean(correct)), "steps": float(np.mean(steps))}
+    """Algorithm accuracy and mean |error| in steps of one voice (what `evaluate` reports per
+    parameter, averaged over the spec's choices and over its stepped parameters)."""
+    scores = discrete_scores(spec, truth[None], guess[None])
+    return {"accuracy": float(np.mean(list(scores["accuracy"].values()))),
+            "steps": float(np.mean(list(scores["step_error"].values())))}
 
 
 def summarise(name: str, rows: list[dict]) -> dict:

@@ -125,10 +125,10 @@ def evaluate(paths: list[str | Path], data: str | Path, split: str = "test", cou
         raise SoundmatchError(f"{len(result.failed)} chunks of renders failed")
     per_example = {"indices": indices.tolist()}
     scores = []
+    regressed = [p.type != "choice" for p in reader.spec.parameters]
     for name, ckpt in zip(names, ckpts, strict=True):
         sc = np.concatenate([result.done[i][name]["sc"] for i, _ in chunks])
         dist = np.concatenate([result.done[i][name]["distance"] for i, _ in chunks])
-        regressed = [p.type != "choice" for p in reader.spec.parameters]
         err = (predicted[name] - true) ** 2
         per_example[name] = {"sc": sc.tolist(), "distance": dist.tolist(),
                              "mse": err[:, regressed].mean(axis=1).tolist()}

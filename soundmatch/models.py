@@ -52,6 +52,8 @@ class OutputLayout:
         self.sizes = tuple(int(k) for k in sizes)  # 0: one regressed value; K: K class scores
         self.num_outputs = sum(max(k, 1) for k in self.sizes)
         self.has_choices = any(self.sizes)
+        # What the loss is called in messages.
+        self.loss_name = "loss (MSE; cross-entropy for choices)" if self.has_choices else "MSE"
 
     @classmethod
     def for_spec(cls, spec) -> OutputLayout:

@@ -52,10 +52,6 @@ class TrainOptions:
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 
-# What the loss is called in messages: mean squared error, unless the spec has choices.
-LOSS_NAME = {False: "MSE", True: "loss (MSE; cross-entropy for choices)"}
-
-
 # ------------------------------------------------------------------------ data
 
 
@@ -205,7 +201,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         reporter.start({"backbone": opts.backbone, "params": size,
                         "device": str(rt.device), "world": rt.world, "train": len(split["train"]),
                         "val": len(split["val"]), "baseline": baseline, "resumed_from": start_epoch,
-                        "lr": lr, "loss": LOSS_NAME[layout.has_choices]})
+                        "lr": lr, "loss": layout.loss_name})
 
     spent = sum(h["seconds"] for h in history)
     stop_reason = "epochs"
@@ -261,7 +257,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     if not math.isfinite(best):
         raise SoundmatchError(f"{opts.data}: the validation loss was never finite; damaged "
                               "features, or a learning rate too high")
-    summary = {"loss": LOSS_NAME[layout.has_choices], "best_val_loss": best,
+    summary = {"loss": layout.loss_name, "best_val_loss": best,
                "baseline_val_loss": baseline, "epochs": len(history),
                "stopped_by": stop_reason, "best": str(best_path), "last": str(last_path),
                "train_seconds": round(spent, 1), "replica_weight_hashes": hashes}

@@ -95,6 +95,19 @@ def test_a_saved_syx_is_a_dx7_single_voice_dump_that_reads_back(small, tmp_path)
     np.testing.assert_array_equal(other.render_note(), audio)
 
 
+def test_a_32_voice_bulk_dump_reads_back_voice_for_voice(factory_banks, small, tmp_path):
+    from dexed import Patch
+
+    synth = plugins.create_adapter(small)
+    voices = synth.load_presets(factory_banks[0])[:32]
+    bank = tmp_path / "bank.syx"
+    # a bulk dump behind another sysex message, as librarians write them
+    Patch.save_to_bank(str(bank), [Patch.from_sysex(bytes(map(int, v.values())) + bytes(11))
+                                   for v in voices])
+    bank.write_bytes(bytes([0xF0, 0x7E, 0x00, 0x06, 0x01, 0xF7]) + bank.read_bytes())
+    assert synth.load_presets(bank) == voices
+
+
 def test_spec_fit_learns_the_factory_voices_distributions(factory_banks, tmp_path):
     out = tmp_path / "fitted.yaml"
     result = run_soundmatch("spec", "fit", "dexed-small", "--presets", HEXTER, "--out", out)

@@ -9,14 +9,13 @@ banks that Debian's ``hexter`` package installs), read by ``load_presets`` for `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 from dexed import DexedSynth, Patch
 
 from soundmatch import hookimpl
 from soundmatch.adapter import SynthAdapter, option_path
-from soundmatch.errors import SoundmatchError
+from soundmatch.errors import SoundmatchError, first_line
 
 HERE = Path(__file__).parent
 
@@ -42,7 +41,9 @@ NAMES: tuple[str, ...] = tuple(
     + [field for field, _ in GLOBAL_FIELDS])
 MAXIMA: dict[str, int] = dict(zip(NAMES, [m for _ in range(6) for _, m in OPERATOR_FIELDS]
                                   + [m for _, m in GLOBAL_FIELDS], strict=True))
+INDEX: dict[str, int] = {name: i for i, name in enumerate(NAMES)}  # the byte each one is in
 VOICE_BYTES = 155  # 145 parameters and a 10-character name
+SINGLE_VOICE_HEADER = bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B])
 PACKED_VOICE_BYTES = 128  # a voice inside a 32-voice bank
 # dexed-py's output is not normalised: factory voices peak at up to 6.3 (hexter's 432 voices at
 # notes 36, 60 and 84, velocity 127). This brings them under 0.8, so none clips.
@@ -52,7 +53,7 @@ OUTPUT_GAIN = 0.125
 def _single_voice_dump(voice: bytes) -> bytes:
     """A DX7 single-voice sysex dump (what a DX7, Dexed and any librarian open)."""
     checksum = (-sum(voice)) & 0x7F
-    return bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B]) + voice + bytes([checksum, 0xF7])
+    return SINGLE_VOICE_HEADER + voice + bytes([checksum, 0xF7])
 
 
 def read_voices(path: str | Path) -> list[bytes]:
@@ -60,16 +61,19 @@ def read_voices(path: str | Path) -> list[bytes]:
     banks of packed voices (hexter's ``.dx7``, any number of 128-byte voices)."""
     path = Path(path)
     data = path.read_bytes()
-    if data[:6] == bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B]):
+    if data[:6] == SINGLE_VOICE_HEADER:
         if len(data) < 6 + VOICE_BYTES:
             raise SoundmatchError(f"{path}: a single-voice dump of {len(data)} bytes, expected "
                                   f"{6 + VOICE_BYTES + 2}")
         return [data[6:6 + VOICE_BYTES]]
-    if data[:1] == b"\xF0":
-        start = data.find(bytes([0xF0, 0x43, 0x00, 0x09, 0x20, 0x00]))
-        if start < 0 or len(data) < start + 6 + 4096:
-            raise SoundmatchError(f"{path}: not a DX7 voice or 32-voice bank dump")
-        data = data[start + 6:start + 6 + 4096]
+    if data[:1] == b"\xF0":  # a bulk dump, which dexed-py finds among any other messages
+        try:
+            patches = Patch.load_bank(str(path))
+        except ValueError as exc:
+            raise SoundmatchError(f"{path}: not a DX7 voice or 32-voice bank dump "
+                                  f"({first_line(exc)[:120]})") from None
+        return [bytes(p.to_sysex()[:VOICE_BYTES]) for p in patches]
+    # Raw packed voices: dexed-py's load_bank would read only the first 32 of them.
     if len(data) < PACKED_VOICE_BYTES:
         raise SoundmatchError(f"{path}: {len(data)} bytes, expected DX7 voice data (128 bytes "
                               "per packed voice)")
@@ -89,12 +93,10 @@ class Dexed(SynthAdapter):
     preset_suffix = ".syx"
     preset_suffixes = (".syx", ".dx7")
 
-    # The voice every patch is applied on top of: synth.options.base_voice (a .syx or .dx7 file,
-    # and base_voice_index in it), else dexed-py's INIT VOICE.
-    _init_voice: ClassVar[bytes | None] = None
-
     def __init__(self, spec):
         super().__init__(spec)
+        # The voice every patch is applied on top of: synth.options.base_voice (a .syx or .dx7
+        # file, and base_voice_index in it), else dexed-py's INIT VOICE.
         self.synth = DexedSynth(sample_rate=float(spec.render.sample_rate))
         base = option_path(spec, "base_voice")
         if base is not None:
@@ -111,11 +113,10 @@ class Dexed(SynthAdapter):
 
     def set_patch(self, patch):
         for name, value in patch.items():
-            index = NAMES.index(name) if name in MAXIMA else -1
-            if index < 0:
+            if name not in INDEX:
                 raise SoundmatchError(f"dexed has no parameter '{name}' (its names are the DX7's:"
                                       f" op1_output_level, algorithm, ...)")
-            self._voice[index] = int(min(max(round(float(value)), 0), MAXIMA[name]))
+            self._voice[INDEX[name]] = int(min(max(round(float(value)), 0), MAXIMA[name]))
 
     def _load(self) -> bytes:
         voice = bytes(self._voice)
