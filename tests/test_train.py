@@ -56,8 +56,13 @@ def test_a_killed_training_resumes_where_it_stopped(tiny_data, tmp_path):
     """SIGKILL mid-run, then the same command: it resumes from the last finished epoch and ends
     with the same weights as a run that was never interrupted."""
     args = train_args(tiny_data, tmp_path / "killed", "mlp", 5)
+    # One thread and MKL's reproducible code path in all three runs: a multi-threaded or
+    # alignment-dependent sum differs in its last bits, and Adam turns a last-bit difference in a
+    # near-zero gradient into a whole step (lr) of difference in that weight.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "MKL_CBWR": "COMPATIBLE"}
     proc = subprocess.Popen(soundmatch_command(*args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     metrics = tmp_path / "killed" / "metrics.jsonl"
     deadline = time.monotonic() + 240
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
@@ -68,18 +73,17 @@ def test_a_killed_training_resumes_where_it_stopped(tiny_data, tmp_path):
     done = len(metrics.read_text().splitlines())
     assert done < 5
 
-    resumed = run_soundmatch(*args)
+    resumed = run_soundmatch(*args, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming at epoch {done}." in resumed.stderr
     epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
     assert epochs == [0, 1, 2, 3, 4]
 
-    straight = run_soundmatch(*train_args(tiny_data, tmp_path / "straight", "mlp", 5))
+    straight = run_soundmatch(*train_args(tiny_data, tmp_path / "straight", "mlp", 5), env=env)
     assert straight.returncode == 0, straight.stderr
     a = load_checkpoint(tmp_path / "killed" / "last.pt").model.state_dict()
     b = load_checkpoint(tmp_path / "straight" / "last.pt").model.state_dict()
-    # Equal up to float summation order (a loaded CPU may change threading); a lost optimiser
-    # state, dropout RNG or shuffle order would leave the weights far apart.
+    # A lost optimiser state, dropout RNG or shuffle order would leave the weights far apart.
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-3, atol=1e-5, msg=name)
 
