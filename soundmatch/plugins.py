@@ -172,7 +172,8 @@ def specs() -> Registry:
 def spec_path(name_or_path: str) -> Path:
     """A spec file from a path, a registered spec name, or an adapter's name (its default spec)."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    # A folder in the working directory that happens to share a synth's name is not a spec.
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise SoundmatchError(f"{path}: no such spec file")
         return path

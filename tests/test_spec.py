@@ -9,6 +9,8 @@ from soundmatch import plugins
 from soundmatch.errors import SoundmatchError
 from soundmatch.spec import load_spec, spec_from_dict
 
+from .conftest import run_soundmatch
+
 
 def test_shipped_specs_load_with_the_papers_sixteen_parameters():
     paper = ["osc1_position", "osc1_amp", "osc2_pitch", "osc2_position", "osc2_amp", "noise_amp",
@@ -170,3 +172,10 @@ def test_spec_fit_samples_like_the_presets(tmp_path, invoke):
     shipped = load_spec(REPO / "specs" / "builtin-16-presets.yaml")
     assert [p.distribution for p in shipped.parameters] == [p.distribution
                                                             for p in fitted.parameters]
+
+
+def test_a_folder_named_like_a_synth_does_not_shadow_it(tmp_path):
+    (tmp_path / "builtin").mkdir()  # e.g. a download or checkout folder
+    result = run_soundmatch("spec", "show", "builtin", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "builtin-16" in result.stdout
