@@ -33,12 +33,35 @@ def test_the_rich_spec_keeps_builtin16s_sound_at_its_defaults():
     rich = plugins.resolve_spec(spec="builtin-rich")
     synth = plugins.create_adapter(rich)
     patch = {**sixteen.to_synth(sixteen.defaults()), "envelope4_dec_tme": 0.3}
-    neutral = {"formant1_gain_db": 0.0, "formant2_gain_db": 0.0}  # rich's defaults are +6 dB
+    # rich's defaults: formants at +6 dB, the dry path at -60 dB
+    neutral = {"formant1_gain_db": 0.0, "formant2_gain_db": 0.0, "filter_dry": 0.0}
     plain = synth.render_patch({**patch, **neutral}, note=60)
     assert np.array_equal(plain, plugins.create_adapter(sixteen).render_patch(patch, note=60))
     held = synth.render_patch({**patch, **neutral, "amp_sustain": 0.5}, note=60)
     late = slice(int(0.8 * 44100), int(0.9 * 44100))  # still held, long after the decay
     assert np.abs(held[late]).mean() > 10 * np.abs(plain[late]).mean()
+
+
+def test_the_dry_path_keeps_a_dark_tone_s_top_octave():
+    """A lowpass at 300 Hz leaves nothing above 10 kHz; the dry path puts back a faint shelf
+    there, at the level it is set to, and leaves the loud low partials as they were."""
+    rich = plugins.resolve_spec(spec="builtin-rich")
+    synth = plugins.create_adapter(rich)
+    dark = {**rich.to_synth(rich.defaults()), "filter1_cut_prm_1": 300.0, "osc1_position": 0.43,
+            "envelope1_att_lev": 0.0, "noise_amp": 0.0, "master_fx2_dry_wet": 0.0}
+
+    def band(audio, lo, hi):
+        f = np.fft.rfftfreq(44100, 1 / 44100)
+        mag = np.abs(np.fft.rfft(audio[:44100]))
+        return float((mag[(f >= lo) & (f < hi)] ** 2).sum())
+
+    closed = synth.render_patch({**dark, "filter_dry": 0.0}, note=48)
+    shelf = synth.render_patch({**dark, "filter_dry": 0.03}, note=48)
+    louder = synth.render_patch({**dark, "filter_dry": 0.3}, note=48)
+    top = [band(x, 10000, 20000) for x in (closed, shelf, louder)]
+    assert top[1] > 10 * top[0]
+    assert 30 < top[2] / top[1] < 300  # 20 dB more dry: about 100x the power
+    assert 0.8 < band(shelf, 50, 200) / band(closed, 50, 200) < 1.25
 
 
 def test_a_fractional_note_plays_to_the_cent(synth, builtin_spec):

@@ -1,7 +1,7 @@
 """The built-in synth: a fast in-process subtractive wavetable synth, so everything in soundmatch
 runs with no plugin installed. ``builtin-16`` drives the 16 parameters that mirror the paper's
 Massive patch; ``builtin-rich`` adds what real sounds need (sustain and release, a filter
-envelope that holds, formants, FM, the reverb's size)."""
+envelope that holds, a dry path beside the lowpass, formants, FM, the reverb's size)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pedalboard
 import yaml
 
 from soundmatch.adapter import SynthAdapter
 from soundmatch.errors import SoundmatchError
 from soundmatch.spec import Spec
 
-from . import dsp
 from .wavetables import single_cycle
 
 # The synth's own parameters, in its own units, with the value each has in the base patch.
@@ -46,6 +44,7 @@ PARAMETERS: dict[str, float] = {
     "formant1_gain_db": 0.0,
     "formant2_freq": 2500.0,       # second formant, Hz
     "formant2_gain_db": 0.0,
+    "filter_dry": 0.0,             # unfiltered source mixed beside the lowpass, gain 0..1
     "reverb_size": None,           # reverb room size, 0..1; None: the 'reverb_room_size' option
 }
 
@@ -68,10 +67,15 @@ class BuiltinSynth(SynthAdapter):
     default_spec = "builtin-16"
     preset_suffix = ".yaml"
     fractional_notes = True
-    thread_safe = True  # numba's voice and pedalboard's reverb release the GIL
+    thread_safe = True  # the numba voice and reverb release the GIL
 
     def __init__(self, spec: Spec):
+        # numba is imported here, not with the plugin: listing plugins and `soundmatch --help`
+        # load every plugin module and should not pay for it.
+        from . import dsp
+
         super().__init__(spec)
+        self._dsp = dsp
         unknown = sorted(set(spec.options) - set(OPTIONS))
         if unknown:
             raise SoundmatchError(
@@ -90,13 +94,6 @@ class BuiltinSynth(SynthAdapter):
         self._patch["reverb_size"] = self.options["reverb_room_size"]
         for p in spec.parameters:
             self._patch[p.synth_name] = p.default
-        self._reverb = pedalboard.Reverb(
-            room_size=self.options["reverb_room_size"],
-            damping=self.options["reverb_damping"],
-            width=self.options["reverb_width"],
-            wet_level=1.0,
-            dry_level=0.0,
-        )
         self._noise = np.zeros(0)
 
     def set_patch(self, patch: Mapping[str, float]) -> None:
@@ -121,7 +118,7 @@ class BuiltinSynth(SynthAdapter):
         f1 = 440.0 * 2.0 ** ((note - 69) / 12.0)
         f2 = f1 * 2.0 ** (p["osc2_pitch"] / 12.0)
         out = np.empty(n, dtype=np.float32)
-        dsp.voice(
+        self._dsp.voice(
             out, float(sr),
             single_cycle(p["osc1_position"], f1, sr), f1 / sr, p["osc1_amp"],
             single_cycle(p["osc2_position"], f2, sr), f2 / sr, p["osc2_amp"],
@@ -136,14 +133,14 @@ class BuiltinSynth(SynthAdapter):
             float(np.clip(p["filter_env_sustain"], 0.0, 1.0)), p["fm_amount"],
             p["formant1_freq"], 10.0 ** (p["formant1_gain_db"] / 20.0),
             p["formant2_freq"], 10.0 ** (p["formant2_gain_db"] / 20.0),
+            float(np.clip(p["filter_dry"], 0.0, 1.0)),
         )
         mix = float(np.clip(p["master_fx2_dry_wet"], 0.0, 1.0))
         if mix > 0.0:
-            size = float(np.clip(p["reverb_size"], 0.0, 1.0))
-            if self._reverb.room_size != size:
-                self._reverb.room_size = size
-            # pedalboard resets the reverb on every call (reset=True), so no tail carries over.
-            wet = self._reverb.process(out, sr, reset=True)
+            # pedalboard's Reverb, bit for bit, from silence on every render (dsp.reverb).
+            wet = self._dsp.reverb(out, sr, float(np.clip(p["reverb_size"], 0.0, 1.0)),
+                                   self.options["reverb_damping"], self.options["reverb_width"],
+                                   wet_level=1.0, dry_level=0.0)
             # A loud resonant patch plus its reverb can pass full scale: keep the output in [-1, 1].
             out = np.clip((1.0 - mix) * out + mix * wet, -1.0, 1.0)
         return out.astype(np.float32, copy=False)
