@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from soundmatch.backbones.ast import CONFIGS
+from soundmatch.backbones import AST as CONFIGS
 from soundmatch.models import create_model
 
 INPUT = (64, 173)

@@ -547,7 +547,9 @@ def _print_match(matcher, result, paths) -> None:
 
 @cli.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def plugins_command(as_json):
+@click.option("--sizes", is_flag=True,
+              help="Count each backbone's weights (builds every model: imports torch, slower).")
+def plugins_command(as_json, sizes):
     """List installed synth adapters, specs and backbones, with the package that provides each."""
     rows = []
     for kind, registry in (("adapter", plugins.adapters()), ("spec", plugins.specs()),
@@ -559,9 +561,12 @@ def plugins_command(as_json):
             elif kind == "spec":
                 detail = str(item.obj)
             elif kind == "backbone":
-                from .models import count_parameters
+                config = item.extra.get("config", {})
+                detail = " ".join(f"{k}={v}" for k, v in config.items()) or "-"
+                if sizes:
+                    from .models import count_parameters
 
-                detail = f"{count_parameters(item.name) / 1e6:,.1f}M parameters"
+                    detail = f"{count_parameters(item.name) / 1e6:,.1f}M parameters; {detail}"
             rows.append({"kind": kind, "name": item.name, "package": item.package,
                          "detail": detail})
     if as_json:

@@ -8,8 +8,10 @@ registered twice is an error that names both packages.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,23 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
 
 def _warn(message: str) -> None:
     print(f"soundmatch: {message}", file=sys.stderr)
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """A stand-in for ``"package.module:name"`` that imports it on first call: register a
+    backbone builder this way and listing plugins (or ``--help``) does not import torch."""
+    module_name, _, attr = target.partition(":")
+    loaded: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not loaded:
+            loaded.append(getattr(importlib.import_module(module_name), attr))
+        return loaded[0](*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attr
+    call.__module__ = module_name
+    call.__doc__ = f"{target}, imported when first called."
+    return call
 
 
 def register_plugin(module: Any, name: str, package: str | None = None) -> None:

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pedalboard
 
 from soundmatch.adapter import (
     AUDIBLE_THRESHOLD,
@@ -36,7 +35,6 @@ from soundmatch.adapter import (
     synth_path_override,
 )
 from soundmatch.errors import SoundmatchError, first_line
-from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.spec import Spec
 
 OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply")
@@ -46,6 +44,8 @@ FLUSH_SAMPLES = 64
 
 def load_instrument(path: Path, plugin_name: str | None = None):
     """Load a plugin instrument, with one clear error for every way that can fail."""
+    import pedalboard  # here, not at import: listing plugins should not load a plugin host
+
     if not path.exists():
         raise SoundmatchError(f"{path}: no such plugin")
     try:
@@ -148,6 +148,8 @@ class VST3Synth(SynthAdapter):
         where buggy plugins are likeliest to crash), must each be read back after their render
         and must sound different. (A plugin may report the value it was given while its engine
         plays its defaults, so the read-back alone does not tell.)"""
+        from soundmatch.features import FeatureConfig, log_mel  # torch: only when a synth loads
+
         low = self.spec.to_synth(np.full(len(self.spec), 0.25))
         high = self.spec.to_synth(np.full(len(self.spec), 0.75))
         features = FeatureConfig(sample_rate=self.spec.render.sample_rate)

@@ -13,14 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CONFIGS = {
-    # The paper's model: ViT-Base sizes, 16x16 patches at the stride the paper's text gives (6).
-    "ast": dict(dim=768, depth=12, heads=12, patch_size=16, stride=6),
-    # Smaller sizes that train on a CPU: fewer, wider-strided patches and a narrower encoder.
-    "ast-small": dict(dim=384, depth=6, heads=6, patch_size=16, stride=10),
-    "ast-tiny": dict(dim=192, depth=6, heads=3, patch_size=16, stride=16),
-}
-
 
 class Block(nn.Module):
     """A pre-norm transformer encoder layer."""

@@ -8,9 +8,6 @@ from torch import nn
 
 from .mlp import mlp_stack
 
-CONFIGS = {"cnn": dict(channels=128, conv_depth=5, kernel_size=7, width=2048, depth=5,
-                       dropout=0.3)}
-
 
 class CNN(nn.Module):
     def __init__(self, input_shape: tuple[int, int], num_params: int, *, channels: int = 128,

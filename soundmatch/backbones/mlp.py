@@ -8,8 +8,6 @@ import math
 import torch
 from torch import nn
 
-CONFIGS = {"mlp": dict(width=2048, depth=5, dropout=0.3)}
-
 
 def mlp_stack(in_features: int, width: int, depth: int, dropout: float) -> nn.Sequential:
     layers, n = [], in_features
