@@ -6,8 +6,11 @@
 For each AST configuration, one forward + backward + Adam step of our model and of
 `transformers.ASTForAudioClassification` built from an `ASTConfig` with the same sizes (width,
 depth, heads, MLP ratio, patch size, strides, input size; no download), on the same random batch
-with an MSE loss. Steps alternate between the two models after a warm-up; figures are medians.
-ratio = ours / reference samples/s (>= 1.0: ours is at least as fast).
+with an MSE loss. Ours steps as `soundmatch train` does (bf16 autocast where the hardware has it,
+fused Adam); the reference as Hugging Face's AST trains by default (float32, torch's Adam).
+A second line swaps the steps (ours in float32 with torch's Adam; the reference with ours), so the
+gain of the step and of the model can be told apart. Steps alternate between the models after a
+warm-up; figures are medians. ratio = ours / reference samples/s (>= 1.0: ours is faster).
 
 Then the data reader: samples/s of a shuffled DataLoader over a rendered dataset, as training reads
 it, to show that reading outpaces training.
@@ -25,6 +28,7 @@ import torch
 
 from soundmatch.backbones import AST as CONFIGS
 from soundmatch.models import create_model
+from soundmatch.train import autocast, autocast_dtype, make_optimizer
 
 INPUT = (64, 173)
 PARAMS = 16
@@ -52,11 +56,14 @@ def reference_ast(config: dict, device):
     return model, forward
 
 
-def stepper(model, forward, device, autocast):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+def stepper(model, forward, device, dtype, fused):
+    """One training step: forward under autocast (``dtype`` None: float32), MSE, backward, Adam
+    (``fused``: soundmatch's make_optimizer; else torch's default Adam)."""
+    opt = (make_optimizer(model, 1e-4, device) if fused
+           else torch.optim.Adam(model.parameters(), lr=1e-4))
 
     def step(x, y):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with autocast(device, dtype):
             loss = torch.nn.functional.mse_loss(forward(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -74,9 +81,14 @@ def bench_models(name: str, batch: int, rounds: int, device) -> None:
     ref, ref_forward = reference_ast(config, device)
     n_ours = sum(p.numel() for p in ours.parameters())
     n_ref = sum(p.numel() for p in ref.parameters())
-    autocast = device.type == "cuda"
-    steps = {"ours": stepper(ours, ours, device, autocast),
-             "reference": stepper(ref, ref_forward, device, autocast)}
+    dtype = autocast_dtype(device)  # what `soundmatch train` uses here (--precision auto)
+    # The reference as Hugging Face trains it by default (float32, torch's Adam), the reference
+    # with soundmatch's precision and optimiser, and ours both ways: the ratios say how much of
+    # the gain is the step and how much the model.
+    steps = {"ours": stepper(ours, ours, device, dtype, True),
+             "reference": stepper(ref, ref_forward, device, None, False),
+             "ours fp32": stepper(ours, ours, device, None, False),
+             "reference same step": stepper(ref, ref_forward, device, dtype, True)}
     x = torch.randn(batch, *INPUT, device=device)
     y = torch.rand(batch, PARAMS, device=device)
     for step in steps.values():  # warm-up: the first steps in a process are much slower
@@ -88,10 +100,16 @@ def bench_models(name: str, batch: int, rounds: int, device) -> None:
             t0 = time.perf_counter()
             step(x, y)
             times[k].append(time.perf_counter() - t0)
-    ours_sps = batch / statistics.median(times["ours"])
-    ref_sps = batch / statistics.median(times["reference"])
+    sps = {k: batch / statistics.median(v) for k, v in times.items()}
+    precision = "bf16" if dtype is not None else "fp32"
     print(f"{name:>10} {ours.num_tokens:>6} {n_ours / 1e6:>7.1f}M {n_ref / 1e6:>7.1f}M "
-          f"{ours_sps:>12.1f} {ref_sps:>14.1f} {ours_sps / ref_sps:>6.2f}", flush=True)
+          f"{sps['ours']:>12.1f} {sps['reference']:>14.1f} {sps['ours'] / sps['reference']:>6.2f}"
+          f"   (ours {precision} + fused Adam)", flush=True)
+    print(f"{'':>10} {'':>6} {'':>8} {'':>8} {sps['ours fp32']:>12.1f} "
+          f"{sps['reference same step']:>14.1f} "
+          f"{sps['ours'] / sps['reference same step']:>6.2f}   (first column: ours with the "
+          f"reference's step; second: the reference with ours; ratio: ours / the latter)",
+          flush=True)
 
 
 def bench_reader(data: Path | None, batch: int, workers: int) -> None:
@@ -113,7 +131,7 @@ def bench_reader(data: Path | None, batch: int, workers: int) -> None:
         rates = []
         for _ in range(3):
             start, n = time.perf_counter(), 0
-            for xb, _ in loader:
+            for xb, *_ in loader:
                 n += len(xb)
             rates.append(n / (time.perf_counter() - start))
     print(f"data reader: {statistics.median(rates):,.0f} samples/s (shuffled, batch {batch}, "

@@ -315,6 +315,7 @@ class TrainReporter:
         stderr.print(
             f"{info['backbone']}: {info['params']:,} parameters on {info['device']}"
             + (f" x {info['world']} processes" if info["world"] > 1 else "")
+            + f" ({info['precision']})"
             + f"; {info['train']:,} training and {info['val']:,} validation examples; "
             f"lr {info['lr']:g}. Constant predictor: validation {info['loss']} "
             f"{info['baseline']:.4f}.")
@@ -361,8 +362,11 @@ class TrainReporter:
               help="DataLoader worker processes. [default: by device and cores]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the split, the initial weights and the shuffling.")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto",
+              show_default=True, help="Autocast dtype of the forward and backward; auto: bf16 "
+              "where the hardware has it (a CUDA GPU, a CPU with AMX or AVX-512 BF16).")
 def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_budget, out,
-          device, loader_workers, seed):
+          device, loader_workers, seed, precision):
     """Train a backbone on a dataset; keeps the best and the last checkpoint.
 
     Resumable: run the same command again after an interruption and it continues from the last
@@ -374,7 +378,7 @@ def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_b
     opts = TrainOptions(data=data, out=out or Path("runs") / backbone, backbone=backbone,
                         config=_parse_config(config_items), epochs=epochs, batch_size=batch_size,
                         lr=lr, patience=patience, device=device, loader_workers=loader_workers,
-                        seed=seed, time_budget=time_budget)
+                        seed=seed, time_budget=time_budget, precision=precision)
     main_rank = os.environ.get("RANK", "0") == "0"
     reporter = TrainReporter() if main_rank else None
     try:

@@ -45,6 +45,7 @@ class TrainOptions:
     loader_workers: int | None = None
     seed: int = 0
     time_budget: float | None = None  # minutes of training; ends the epoch it runs out in
+    precision: str = "auto"  # see autocast_dtype; not part of identity: a run may move device
 
     def identity(self) -> dict:
         """What must match for a run folder to be resumed (epochs and budget may grow)."""
@@ -133,6 +134,48 @@ def weights_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+# ------------------------------------------------------------------------ speed
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """Whether the device multiplies bf16 matrices in hardware: a CUDA GPU that says so, or a CPU
+    with AMX or AVX-512 BF16 (oneDNN's bf16 kernels; elsewhere they are emulated and slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return any(getattr(cpu, name, lambda: False)()
+                   for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return False
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The dtype the forward and backward run in under autocast; None: float32 throughout.
+    ``auto`` takes bf16 where the hardware has it (measured here, ast-tiny on a 2-core CPU with
+    AMX: README "Speed"); weights, optimiser state and the loss stay float32 either way."""
+    if precision not in PRECISIONS:
+        raise SoundmatchError(f"--precision: found '{precision}', expected one of "
+                              f"{', '.join(PRECISIONS)}")
+    if precision == "fp32" or device.type not in ("cpu", "cuda"):
+        return None
+    if precision == "bf16" or _native_bf16(device):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, fused into one kernel over all weights where torch has one (CPU and CUDA): the
+    per-tensor loop of the default implementation costs more than a small model's backward."""
+    return torch.optim.Adam(model.parameters(), lr=lr,
+                            fused=device.type in ("cpu", "cuda") or None)
+
+
 # ------------------------------------------------------------------------ the loop
 
 
@@ -158,7 +201,8 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     model = ParameterNet(backbone, mean, std, n_mels=input_shape[0], note_range=note_range,
                          layout=layout).to(rt.device)
     lr = opts.lr if opts.lr is not None else default_lr(opts.backbone)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr, rt.device)
+    dtype = autocast_dtype(rt.device, opts.precision)
 
     # Resume from the run folder's last checkpoint, if any.
     history: list[dict] = []
@@ -188,8 +232,6 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     if len(loader) == 0:
         raise SoundmatchError(f"--batch-size {opts.batch_size} is larger than the training split "
                               f"({len(split['train'])} examples per rank)")
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda")
-
     base = checkpoint.header(
         backbone=opts.backbone, config=config, manifest=reader.manifest, input_shape=input_shape,
         feature_stats=(mean, std), note_range=note_range,
@@ -201,7 +243,8 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         reporter.start({"backbone": opts.backbone, "params": size,
                         "device": str(rt.device), "world": rt.world, "train": len(split["train"]),
                         "val": len(split["val"]), "baseline": baseline, "resumed_from": start_epoch,
-                        "lr": lr, "loss": layout.loss_name})
+                        "lr": lr, "loss": layout.loss_name,
+                        "precision": "bf16" if dtype == torch.bfloat16 else "fp32"})
 
     spent = sum(h["seconds"] for h in history)
     stop_reason = "epochs"
@@ -216,7 +259,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         total, count = 0.0, 0
         for step, (x, n, y) in enumerate(loader):
             x, n, y = (t.to(rt.device, non_blocking=True) for t in (x, n, y))
-            with autocast:
+            with autocast(rt.device, dtype):
                 loss = layout.loss(net(x, n, raw=True).float(), y)
             if not torch.isfinite(loss):
                 raise SoundmatchError(
@@ -232,7 +275,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
             if _out_of_time(opts, spent + time.perf_counter() - started, rt):
                 break  # validated and saved like a whole epoch; a resumed run starts the next
         total, count = _all_sum([total, count], rt)
-        val_loss = evaluate_loss(model, reader, split["val"], rt, opts.batch_size)
+        val_loss = evaluate_loss(model, reader, split["val"], rt, opts.batch_size, dtype)
         seconds = time.perf_counter() - started
         spent += seconds
         record = {"epoch": epoch, "train_loss": total / count, "val_loss": val_loss,
@@ -274,7 +317,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
 
 @torch.no_grad()
 def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.ndarray,
-                  rt: Runtime, batch_size: int) -> float:
+                  rt: Runtime, batch_size: int, dtype: torch.dtype | None = None) -> float:
     """The training loss (mean squared error where there are no choice parameters) over
     ``indices``; each rank takes every world-th example, exactly."""
     model.eval()
@@ -282,7 +325,7 @@ def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.nda
     total, count = 0.0, 0
     for x, n, y in DataLoader(part, batch_size=batch_size):
         x, n, y = x.to(rt.device), n.to(rt.device), y.to(rt.device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rt.device.type == "cuda"):
+        with autocast(rt.device, dtype):
             outputs = model(x, n, raw=True).float()
         total += float(model.layout.loss_terms(outputs, y).mean(dim=1).sum())
         count += len(x)

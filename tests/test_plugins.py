@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -24,6 +26,31 @@ def test_plugins_lists_builtin_and_third_party_with_their_packages(sine_env):
     assert rows[("spec", "builtin-16")].startswith("soundmatch ")
     assert rows[("adapter", "sine")] == "sine-soundmatch 0.1"
     assert rows[("spec", "sine-2")] == "sine-soundmatch 0.1"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["spec", "show", "builtin-16"]])
+def test_listing_commands_load_every_plugin_but_not_torch_numba_or_a_plugin_host(args):
+    """What makes `soundmatch --help` start at once: the plugins register without importing the
+    heavy libraries, which load only when a model is built or a synth made."""
+    probe = ("import sys\n"
+             "from soundmatch.cli import cli\n"
+             f"try:\n    cli.main({args!r}, prog_name='soundmatch')\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "heavy = sorted({'torch', 'numba', 'pedalboard', 'torchaudio'} & set(sys.modules))\n"
+             "loaded = sorted(m for m in sys.modules if m.startswith('soundmatch_'))\n"
+             "print('HEAVY', heavy, 'PLUGINS', loaded)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert "HEAVY []" in line and "soundmatch_adapters.builtin" in line, line
+
+
+def test_a_lazily_registered_builder_imports_on_first_call():
+    build = plugins.lazy("soundmatch.backbones.mlp:build")
+    assert build.__name__ == "build" and "soundmatch.backbones.mlp" in build.__doc__
+    model = build((8, 5), 3, width=4, depth=1, dropout=0.0)
+    assert sum(p.numel() for p in model.parameters()) > 0
 
 
 def test_a_third_party_adapter_renders_a_dataset(sine_env, tmp_path):

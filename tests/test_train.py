@@ -52,6 +52,19 @@ def test_each_backbone_trains_and_writes_a_run(backbone, tiny_data, tmp_path):
     assert "best validation MSE" in result.stdout and "constant predictor" in result.stdout
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_precision_is_chosen_and_shown(precision, tiny_data, tmp_path):
+    """bf16 autocast trains the same float32 weights to a finite loss; the run says which."""
+    out = tmp_path / precision
+    result = run_soundmatch(*train_args(tiny_data, out, "ast-tiny"), "--precision", precision)
+    assert result.returncode == 0, result.stderr
+    assert f"on cpu ({precision})" in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert np.isfinite(summary["best_val_loss"])
+    ckpt = load_checkpoint(out / "best.pt")
+    assert all(p.dtype == torch.float32 for p in ckpt.model.parameters())
+
+
 def test_a_killed_training_resumes_where_it_stopped(tiny_data, tmp_path):
     """SIGKILL mid-run, then the same command: it resumes from the last finished epoch and ends
     with the same weights as a run that was never interrupted."""
@@ -195,8 +208,11 @@ def test_bad_backbone_config_is_one_line(item, message, tiny_data, tmp_path):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_plugins_shows_backbone_sizes():
+def test_plugins_shows_backbone_configs_and_with_sizes_their_weights():
     result = run_soundmatch("plugins", "--json")
     rows = {r["name"]: r for r in json.loads(result.stdout) if r["kind"] == "backbone"}
     assert set(rows) >= {"ast", "ast-small", "ast-tiny", "mlp", "cnn"}
-    assert rows["ast"]["detail"] == "87.2M parameters"
+    assert rows["ast-tiny"]["detail"] == "dim=192 depth=6 heads=3 patch_size=16 stride=16"
+    result = run_soundmatch("plugins", "--json", "--sizes")
+    rows = {r["name"]: r for r in json.loads(result.stdout) if r["kind"] == "backbone"}
+    assert rows["ast"]["detail"].startswith("87.2M parameters; dim=768 depth=12")

@@ -200,6 +200,8 @@ def _comb(buf, k, last, x, damp, undamp, feedback):
 
 @numba.njit(cache=True, nogil=True)
 def _combs(x, out, c0, c1, c2, c3, c4, c5, c6, c7, damp, feedback):
+    # Unrolled by hand so that each comb's state stays in registers: the same loop over arrays
+    # of state measured about 2x slower.
     undamp = _F(1.0) - damp
     k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = 0
     l0 = l1 = l2 = l3 = l4 = l5 = l6 = l7 = _F(0.0)

@@ -3,8 +3,9 @@ of the log-mel spectrogram, with the classifier replaced by a 3-layer MLP regres
 parameters.
 
 No ImageNet weights and no positional-embedding interpolation: the input size is fixed by the
-dataset's feature settings. Attention is ``scaled_dot_product_attention``, which picks a fused
-kernel (flash or memory-efficient) where the device has one.
+dataset's feature settings. Attention is ``scaled_dot_product_attention``: on a GPU it picks a
+fused kernel (flash or memory-efficient); on a CPU it runs the math backend, faster there for
+sequences this short.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 class Block(nn.Module):
@@ -33,8 +35,15 @@ class Block(nn.Module):
         b, n, c = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, c // self.heads).unbind(2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (b, heads, n, head_dim)
-        attn = F.scaled_dot_product_attention(q, k, v,
-                                              dropout_p=self.dropout if self.training else 0.0)
+        p = self.dropout if self.training else 0.0
+        if x.is_cuda:
+            attn = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        else:
+            # On a CPU, the fused (flash) kernel's backward is far slower than plain matmuls and
+            # a softmax for sequences this short: ast-tiny's 41 tokens, 30 ms against a few per
+            # layer in bf16 (README "Speed"). Same function, the math backend.
+            with sdpa_kernel(SDPBackend.MATH):
+                attn = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         x = x + self.proj(attn.transpose(1, 2).reshape(b, n, c))
         return x + self.mlp(self.norm2(x))
 
