@@ -517,6 +517,8 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
                 result = matcher.match(path, note=note, refine=refine, on_render=on_render)
                 paths = matcher.save(result, out, stem=stems[path])
         except SoundmatchError as exc:
+            if len(inputs) == 1:
+                raise  # one input: its error is the whole message
             stderr.print(f"Error: {exc}")
             failures += 1
             continue

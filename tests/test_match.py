@@ -81,9 +81,21 @@ def test_bad_inputs_are_one_line_errors(bad_inputs, tiny_checkpoint, tmp_path):
                                 "--out", tmp_path / "out")
         assert result.returncode == 1, path
         lines = result.stderr.strip().splitlines()
-        assert lines[0].startswith(f"Error: {path}: ") and message in lines[0], lines
-        assert lines[-1] == "Error: 1 of 1 inputs could not be matched"
-        assert "Traceback" not in result.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: "), lines
+        assert message in lines[0], lines
+
+
+def test_one_bad_input_among_several_is_named_and_the_rest_are_matched(tiny_checkpoint,
+                                                                        tmp_path):
+    good = write_raw_wav(tmp_path / "good.wav", 0.5 * tone(60, seconds=1.0))
+    missing = tmp_path / "missing.wav"
+    result = run_soundmatch("match", missing, good, "--checkpoint", tiny_checkpoint,
+                            "--out", tmp_path / "out")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith(f"Error: {missing}: no such file") for line in lines), lines
+    assert lines[-1] == "Error: 1 of 2 inputs could not be matched"
+    assert (tmp_path / "out" / "good.match.wav").is_file()
 
 
 def test_a_checkpoint_that_does_not_fit_the_synth_is_refused(tiny_checkpoint, sine_env,
