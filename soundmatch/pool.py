@@ -20,6 +20,7 @@ import os
 import queue
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 from .errors import SoundmatchError
 
 POLL_SECONDS = 0.2
+PROGRESS_HZ = 20
 PR_SET_PDEATHSIG = 1
 MAX_CRASHES_PER_TASK = 100
 
@@ -76,14 +78,22 @@ def _worker_main(wid, init, init_args, run, tasks, events, slot):
             return
         tid, task = item
         slot[0] = 0.0  # nothing reported yet for this task
+        sent = [0.0]
 
-        def progress(report, tid=tid):
-            # Shared memory first: a queue message may still sit in the feeder thread when the
-            # process is killed, but this write is visible to the parent at once.
-            if isinstance(report, tuple) and len(report) <= len(slot) - 1:
+        def progress(report, tid=tid, sent=sent):
+            # Shared memory first, every time: it is what pins a crash to the patch being
+            # rendered, and the parent sees it at once, even if the process is then killed.
+            in_slot = isinstance(report, tuple) and len(report) <= len(slot) - 1
+            if in_slot:
                 slot[1:len(report) + 1] = [float(x) for x in report]
                 slot[0] = float(len(report))
-            events.send(("progress", wid, tid, report))
+            # A message that only moves progress bars goes at most PROGRESS_HZ times a second,
+            # so the parent is not woken for every render; one that alone carries the report
+            # always goes.
+            now = time.monotonic()
+            if not in_slot or now - sent[0] >= 1.0 / PROGRESS_HZ:
+                sent[0] = now
+                events.send(("progress", wid, tid, report))
 
         try:
             result = run(state, task, progress)
