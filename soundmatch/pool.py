@@ -78,9 +78,10 @@ def _worker_main(wid, init, init_args, run, tasks, events, slot):
             return
         tid, task = item
         slot[0] = 0.0  # nothing reported yet for this task
-        sent = [0.0]
+        last_sent = 0.0
 
-        def progress(report, tid=tid, sent=sent):
+        def progress(report, tid=tid):
+            nonlocal last_sent
             # Shared memory first, every time: it is what pins a crash to the patch being
             # rendered, and the parent sees it at once, even if the process is then killed.
             in_slot = isinstance(report, tuple) and len(report) <= len(slot) - 1
@@ -91,8 +92,8 @@ def _worker_main(wid, init, init_args, run, tasks, events, slot):
             # so the parent is not woken for every render; one that alone carries the report
             # always goes.
             now = time.monotonic()
-            if not in_slot or now - sent[0] >= 1.0 / PROGRESS_HZ:
-                sent[0] = now
+            if not in_slot or now - last_sent >= 1.0 / PROGRESS_HZ:
+                last_sent = now
                 events.send(("progress", wid, tid, report))
 
         try:
