@@ -138,20 +138,23 @@ def test_reverb_mix_adds_a_tail_after_the_note(synth, builtin_spec):
     assert energy(wet, 1.5, 2.5) > 100 * energy(dry, 1.5, 2.5) + 1e-6
 
 
-@pytest.mark.parametrize("room, damping, width",
-                         [(0.8, 0.4, 1.0), (0.25, 0.9, 0.5), (1.0, 0.0, 0.0)])
-def test_the_reverb_is_pedalboards_bit_for_bit(room, damping, width):
+@pytest.mark.parametrize("room, damping, width, rate, seconds",
+                         [(0.8, 0.4, 1.0, SR, 3.0), (0.25, 0.9, 0.5, SR, 3.0),
+                          (1.0, 0.0, 0.0, SR, 3.0), (0.5, 0.4, 1.0, 16000, 1.0),
+                          (0.8, 0.4, 1.0, SR, 0.004)])  # shorter than every delay line
+def test_the_reverb_is_pedalboards_bit_for_bit(room, damping, width, rate, seconds):
     """The built-in synth's reverb is its own (faster) FreeVerb; it must equal pedalboard's
     Reverb exactly, so that datasets and models made with pedalboard's stay valid."""
     import pedalboard
     from soundmatch_adapters.builtin import dsp
 
     rng = np.random.default_rng(1)
-    x = (0.3 * rng.standard_normal(3 * SR)).astype(np.float32)
-    x[SR:] *= np.exp(-np.arange(2 * SR) / 2000.0).astype(np.float32)  # a note and its silence
+    n = int(seconds * rate)
+    x = (0.3 * rng.standard_normal(n)).astype(np.float32)
+    x[n // 3:] *= np.exp(-np.arange(n - n // 3) / 2000.0).astype(np.float32)  # a note, silence
     ref = pedalboard.Reverb(room_size=room, damping=damping, width=width, wet_level=0.7,
-                            dry_level=0.2).process(x, SR, reset=True)
-    ours = dsp.reverb(x, SR, room, damping, width, wet_level=0.7, dry_level=0.2)
+                            dry_level=0.2).process(x, rate, reset=True)
+    ours = dsp.reverb(x, rate, room, damping, width, wet_level=0.7, dry_level=0.2)
     assert ours.dtype == np.float32 and ours.tobytes() == ref.tobytes()
 
 

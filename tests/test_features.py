@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
+import torchaudio
 
+from soundmatch import plugins, spectrum
 from soundmatch.features import FeatureConfig, log_mel
 
 
@@ -38,9 +41,41 @@ def test_a_batch_gives_the_same_features_as_one_at_a_time():
     batch = np.stack([tone(300, sr=16000), tone(3000, sr=16000)])
     together = log_mel(batch, config)
     for i in range(2):
-        torch.testing.assert_close(together[i], log_mel(batch[i], config), atol=1e-4, rtol=1e-4)
+        assert torch.equal(together[i], log_mel(batch[i], config))
+
+
+@pytest.mark.parametrize("config", [
+    FeatureConfig(),
+    FeatureConfig(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32, f_min=30.0, f_max=7e3),
+])
+def test_features_are_torchaudios_mel_spectrogram_bit_for_bit(config, builtin_spec):
+    """log_mel computes the power in its own loop (it is faster); every dataset rendered before
+    must keep its bytes, so it must equal torchaudio's MelSpectrogram exactly."""
+    synth = plugins.create_adapter(builtin_spec)
+    rng = np.random.default_rng(0)
+    audio = np.stack([synth.render_patch(builtin_spec.to_synth(u))
+                      for u in builtin_spec.sample(rng, 3)]
+                     + [(0.1 * rng.standard_normal(builtin_spec.render.num_samples))
+                        .astype(np.float32)])
+    reference = torchaudio.transforms.MelSpectrogram(
+        sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+        n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=2.0, center=True)
+    with torch.no_grad():
+        expected = torch.log(reference(torch.from_numpy(audio)).clamp_min(config.log_floor))
+    assert torch.equal(log_mel(audio, config), expected)
+    assert torch.equal(log_mel(audio[1], config), expected[1])
 
 
 def test_config_round_trips_through_a_dict():
     config = FeatureConfig(sample_rate=22050, n_mels=128)
     assert FeatureConfig.from_dict(config.to_dict()) == config
+
+
+def test_both_ways_of_computing_the_power_round_as_torch_does():
+    """spectrum.power runs a numba loop on a CPU and torch ops elsewhere: same bits either way."""
+    rng = np.random.default_rng(0)
+    audio = torch.from_numpy((0.3 * rng.standard_normal((2, 20000))).astype(np.float32))
+    spec = torch.stft(audio, 512, 128, window=torch.hann_window(512), return_complex=True)
+    expected = spec.abs().pow(2)
+    assert torch.equal(spectrum.power(spec), expected)
+    assert torch.equal(spectrum.power_torch(spec), expected)

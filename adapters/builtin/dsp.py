@@ -16,18 +16,10 @@ error model: 2.6 -> 2.1 ms). Filter coefficients are updated every ``BLOCK`` sam
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
-import numba
 import numpy as np
 
-# numba's cache=True writes next to this module by default: inside site-packages, where a
-# leftover __pycache__ from a normal install later turns soundmatch_adapters into a namespace
-# package that shadows an editable install of the same checkout. Keep it in the user's cache.
-if not numba.config.CACHE_DIR:
-    numba.config.CACHE_DIR = str(
-        Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "soundmatch" / "numba")
+from soundmatch.jit import njit
 
 BLOCK = 32
 LN_1000 = math.log(1000.0)  # decay times are T60: the time to fall by 60 dB
@@ -35,7 +27,7 @@ DENORMAL_FLOOR = 1e-9
 FORMANT_K = 0.25  # formant bandwidth: Q 4
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(fastmath=True, error_model="numpy")
 def _svf_coefficients(cutoff, k, sample_rate):
     # Zavalishin's topology-preserving state-variable filter: stable under fast modulation.
     g = math.tan(math.pi * cutoff / sample_rate)
@@ -44,7 +36,7 @@ def _svf_coefficients(cutoff, k, sample_rate):
     return a1, a2, g * a2
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(fastmath=True, error_model="numpy")
 def _softclip(x):
     # A rational tanh: transparent at normal levels, bounds a screaming resonance to +-1.
     if x > 3.0:
@@ -55,7 +47,7 @@ def _softclip(x):
     return x * (27.0 + x2) / (27.0 + 9.0 * x2)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(fastmath=True, error_model="numpy")
 def voice(
     out, sample_rate,
     table1, inc1, gain1, table2, inc2, gain2, noise, noise_gain,
@@ -175,7 +167,8 @@ def voice(
 # included, so the output is bit-identical to pedalboard's (tests/test_builtin_synth.py) and every
 # builtin dataset and model stays valid. Why not pedalboard: JUCE wraps each delay line's index
 # with a modulo per sample (12 divisions a sample); here the 8 combs run side by side in registers
-# and each allpass runs over the whole signal (benchmarks/render.py has the figures).
+# and each allpass runs a delay line's length at a time, in SIMD lanes (benchmarks/render.py has
+# the figures).
 
 COMB_TUNINGS = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)  # samples at 44.1 kHz
 ALLPASS_TUNINGS = (556, 441, 341, 225)
@@ -183,7 +176,7 @@ _F = np.float32
 _TENTH, _HALF, _INPUT_GAIN = _F(0.1), _F(0.5), _F(0.015)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(inline="always")
 def _comb(buf, k, last, x, damp, undamp, feedback):
     out = buf[k]
     last = out * undamp + last * damp
@@ -198,7 +191,7 @@ def _comb(buf, k, last, x, damp, undamp, feedback):
     return out, last, k
 
 
-@numba.njit(cache=True, nogil=True)
+@njit()
 def _combs(x, out, c0, c1, c2, c3, c4, c5, c6, c7, damp, feedback):
     # Unrolled by hand so that each comb's state stays in registers: the same loop over arrays
     # of state measured about 2x slower.
@@ -226,24 +219,51 @@ def _combs(x, out, c0, c1, c2, c3, c4, c5, c6, c7, damp, feedback):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
-def _allpass(a, buf):
-    k = 0
+@njit()
+def _allpass_block(a, before, after):
+    # One delay line's length of samples: what the line gives back here was written one length
+    # earlier (``before``), so no sample depends on another and the loop runs in SIMD lanes.
     for i in range(a.shape[0]):
-        b = buf[k]
+        b = before[i]
         t = a[i] + b * _HALF
         t = t + _TENTH
-        buf[k] = t - _TENTH
+        after[i] = t - _TENTH
         a[i] = b - a[i]
-        k += 1
-        if k == buf.shape[0]:
-            k = 0
 
 
-@numba.njit(cache=True, nogil=True)
+@njit()
+def _allpass(a, length):
+    """JUCE's allpass of a delay line ``length`` long, in place, from silence."""
+    before = np.zeros(length, np.float32)
+    after = np.empty(length, np.float32)
+    for start in range(0, a.shape[0], length):
+        stop = min(start + length, a.shape[0])
+        _allpass_block(a[start:stop], before, after)
+        before, after = after, before
+
+
+@njit()
 def _mix(wet, dry, wet_gain, dry_gain):
     for i in range(wet.shape[0]):
         wet[i] = wet[i] * wet_gain + dry[i] * dry_gain
+
+
+@njit()
+def _blend(dry, wet, dry_gain, wet_gain):
+    for i in range(dry.shape[0]):
+        y = dry[i] * dry_gain + wet[i] * wet_gain
+        if y > _F(1.0):
+            y = _F(1.0)
+        elif y < _F(-1.0):
+            y = _F(-1.0)
+        wet[i] = y
+
+
+def blend(dry: np.ndarray, wet: np.ndarray, mix: float) -> np.ndarray:
+    """``(1 - mix) * dry + mix * wet`` clipped to [-1, 1], in float32 as numpy computes it, into
+    ``wet``: one pass instead of numpy's four."""
+    _blend(dry, wet, _F(1.0 - mix), _F(mix))
+    return wet
 
 
 def reverb(x: np.ndarray, sample_rate: int, room_size: float, damping: float, width: float,
@@ -258,6 +278,6 @@ def reverb(x: np.ndarray, sample_rate: int, room_size: float, damping: float, wi
     wet_gain = _F(_F(_F(0.5) * _F(_F(wet_level) * _F(3.0))) * _F(_F(1.0) + _F(width)))
     out = _combs(x, np.empty_like(x), *combs, damp, feedback)
     for t in ALLPASS_TUNINGS:
-        _allpass(out, np.zeros(rate * t // 44100, np.float32))
+        _allpass(out, rate * t // 44100)
     _mix(out, x, wet_gain, _F(_F(dry_level) * _F(2.0)))
     return out

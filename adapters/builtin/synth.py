@@ -15,7 +15,7 @@ from soundmatch.adapter import SynthAdapter
 from soundmatch.errors import SoundmatchError
 from soundmatch.spec import Spec
 
-from .wavetables import single_cycle
+from .wavetables import single_cycle, unit
 
 # The synth's own parameters, in its own units, with the value each has in the base patch.
 PARAMETERS: dict[str, float] = {
@@ -129,20 +129,20 @@ class BuiltinSynth(SynthAdapter):
             max(p["envelope4_att_tme"], MIN_TIME), max(p["envelope4_dec_tme"], MIN_TIME),
             max(p["amp_release"], MIN_TIME), settings.note_length,
             self.options["level"] * velocity / 127.0,
-            float(np.clip(p["amp_sustain"], 0.0, 1.0)),
-            float(np.clip(p["filter_env_sustain"], 0.0, 1.0)), p["fm_amount"],
+            unit(p["amp_sustain"]),
+            unit(p["filter_env_sustain"]), p["fm_amount"],
             p["formant1_freq"], 10.0 ** (p["formant1_gain_db"] / 20.0),
             p["formant2_freq"], 10.0 ** (p["formant2_gain_db"] / 20.0),
-            float(np.clip(p["filter_dry"], 0.0, 1.0)),
+            unit(p["filter_dry"]),
         )
-        mix = float(np.clip(p["master_fx2_dry_wet"], 0.0, 1.0))
+        mix = unit(p["master_fx2_dry_wet"])
         if mix > 0.0:
             # pedalboard's Reverb, bit for bit, from silence on every render (dsp.reverb).
-            wet = self._dsp.reverb(out, sr, float(np.clip(p["reverb_size"], 0.0, 1.0)),
+            wet = self._dsp.reverb(out, sr, unit(p["reverb_size"]),
                                    self.options["reverb_damping"], self.options["reverb_width"],
                                    wet_level=1.0, dry_level=0.0)
             # A loud resonant patch plus its reverb can pass full scale: keep the output in [-1, 1].
-            out = np.clip((1.0 - mix) * out + mix * wet, -1.0, 1.0)
+            out = self._dsp.blend(out, wet, mix)
         return out.astype(np.float32, copy=False)
 
     def save_preset(self, path: str | Path) -> Path:

@@ -10,6 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 TABLE_SIZE = 2048
+
+
+def unit(value: float) -> float:
+    """``value`` clipped to [0, 1] (NaN stays NaN, as with np.clip): a Python float, cheaply."""
+    return min(max(float(value), 0.0), 1.0)
+
 MAX_HARMONICS = TABLE_SIZE // 2 - 1
 
 
@@ -39,7 +45,7 @@ _ALL = _frames(np.arange(1, MAX_HARMONICS + 1, dtype=np.float64))
 def single_cycle(position: float, frequency: float, sample_rate: int) -> np.ndarray:
     """One period (TABLE_SIZE + 1 samples, the last repeating the first) of the wave at
     ``position``, with only the harmonics below Nyquist at ``frequency``, peak-normalised."""
-    x = float(np.clip(position, 0.0, 1.0)) * (NUM_FRAMES - 1)
+    x = unit(position) * (NUM_FRAMES - 1)
     i = min(int(x), NUM_FRAMES - 2)
     frac = x - i
     amps = (1.0 - frac) * _ALL[i] + frac * _ALL[i + 1]

@@ -1,0 +1,39 @@
+"""The power of a complex STFT, |X|², rounded exactly as torch's ``X.abs().pow(2)`` rounds it, in
+one pass.
+
+torch computes a complex float's magnitude in double precision (``sqrt(re² + im²)`` rounded once
+to float) and then squares it in float. Those two kernels over an STFT laid out frame by frame
+took 0.7 ms per 4 s note here, a third of the whole log-mel; this loop, with the same arithmetic,
+takes 0.17 ms and gives the same bits (tests/test_features.py compares them with torchaudio's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .jit import njit
+
+
+@njit(error_model="numpy")  # no fastmath: re² + im² must not become a fused multiply-add
+def _power(pairs: np.ndarray, out: np.ndarray) -> None:
+    for i in range(out.shape[0]):
+        re = np.float64(pairs[2 * i])
+        im = np.float64(pairs[2 * i + 1])
+        magnitude = np.float32(np.sqrt(re * re + im * im))
+        out[i] = magnitude * magnitude
+
+
+def power_torch(spec: torch.Tensor) -> torch.Tensor:
+    """The same arithmetic in torch ops, for tensors on other devices: slower on a CPU."""
+    return torch.view_as_real(spec).double().square().sum(-1).sqrt().float().square()
+
+
+def power(spec: torch.Tensor) -> torch.Tensor:
+    """|spec|² as float32, the same bits as ``spec.abs().pow(2)``; any shape, any device."""
+    if spec.device.type != "cpu":
+        return power_torch(spec)
+    pairs = torch.view_as_real(spec.contiguous()).numpy().reshape(-1)
+    out = np.empty(pairs.shape[0] // 2, np.float32)
+    _power(pairs, out)
+    return torch.from_numpy(out).reshape(spec.shape)
