@@ -16,6 +16,7 @@ Figures are medians of the repeats; ratio = soundmatch / bare (1.0 = no overhead
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
 import os
 import statistics
@@ -37,6 +38,11 @@ def _bare_init(spec_name: str = "builtin"):
 
     torch.set_num_threads(1)
     global _SPEC, _RENDER, _FEATURES
+    # One live instance of the synth, as in a soundmatch worker: the previous run's plugin sits in
+    # a reference cycle, and a second live instance of a JUCE plugin makes every render of the
+    # first about 20 % faster (README, Speed), which flattered the 1-worker reference before.
+    _RENDER = None
+    gc.collect()
     _SPEC = plugins.resolve_spec(spec=spec_name)
     _FEATURES = FeatureConfig(sample_rate=_SPEC.render.sample_rate)
     if _SPEC.adapter == "vst3":
@@ -149,8 +155,10 @@ def main(argv=None):
     print(f"{'workers':>8} | {'bare ex/s':>10} {'soundmatch':>10} {'ratio':>6} | "
           f"{'steady: bare':>12} {'soundmatch':>10} {'ratio':>6}")
     for workers in sorted({1, cores}):
-        ref = [bare(args.spec, args.count, workers) for _ in range(args.repeats)]
-        ours = [soundmatch_job(args.spec, args.count, workers) for _ in range(args.repeats)]
+        ref, ours = [], []
+        for _ in range(args.repeats):  # alternated, so that a drift of the machine hits both
+            ref.append(bare(args.spec, args.count, workers))
+            ours.append(soundmatch_job(args.spec, args.count, workers))
         r_e2e, r_steady = (statistics.median(x) for x in zip(*ref, strict=True))
         o_e2e, o_steady = (statistics.median(x) for x in zip(*ours, strict=True))
         print(f"{workers:>8} | {r_e2e:>10.1f} {o_e2e:>10.1f} {o_e2e / r_e2e:>6.2f} | "
