@@ -239,3 +239,24 @@ def test_an_unknown_apply_mode_is_one_line(vst3_spec):
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: {spec}: synth.options.apply: found 'sometimes', expected one of auto, direct, "
         "flush, state")
+
+
+def test_the_idle_instance_changes_no_sample(vst3_spec):
+    """keep_alive only holds a second instance so the plugin's message thread stays up between
+    renders (faster); every render must be the same bytes with it and without it."""
+    alive = load_spec(vst3_spec(options={"keep_alive": True}))
+    single = load_spec(vst3_spec(options={"keep_alive": False}))
+    with_idle, without = plugins.create_adapter(alive), plugins.create_adapter(single)
+    assert with_idle._idle is not None and without._idle is None
+    rng = np.random.default_rng(0)
+    for u in alive.sample(rng, 4):
+        patch = alive.to_synth(u)
+        assert with_idle.render_patch(patch).tobytes() == without.render_patch(patch).tobytes()
+
+
+def test_a_keep_alive_that_is_not_a_boolean_is_one_line(vst3_spec):
+    spec = vst3_spec(options={"keep_alive": "sometimes"})
+    result = run_soundmatch("spec", "check", "--spec", spec)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {spec}: synth.options.keep_alive: found 'sometimes', expected true or false")
