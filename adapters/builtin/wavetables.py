@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 TABLE_SIZE = 2048
+MAX_HARMONICS = TABLE_SIZE // 2 - 1
 
 
 def unit(value: float) -> float:
     """``value`` clipped to [0, 1] (NaN stays NaN, as with np.clip): a Python float, cheaply."""
     return min(max(float(value), 0.0), 1.0)
-
-MAX_HARMONICS = TABLE_SIZE // 2 - 1
 
 
 def _frames(h: np.ndarray) -> np.ndarray:
