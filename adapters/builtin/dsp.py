@@ -243,26 +243,23 @@ def _allpass(a, length):
 
 
 @njit()
-def _mix(wet, dry, wet_gain, dry_gain):
+def _mix(wet, dry, wet_gain, dry_gain, limit):
+    # In place into ``wet``; with ``limit``, clipped to [-1, 1] in the same pass (NaN stays NaN,
+    # as with np.clip).
     for i in range(wet.shape[0]):
-        wet[i] = wet[i] * wet_gain + dry[i] * dry_gain
-
-
-@njit()
-def _blend(dry, wet, dry_gain, wet_gain):
-    for i in range(dry.shape[0]):
-        y = dry[i] * dry_gain + wet[i] * wet_gain
-        if y > _F(1.0):
-            y = _F(1.0)
-        elif y < _F(-1.0):
-            y = _F(-1.0)
+        y = wet[i] * wet_gain + dry[i] * dry_gain
+        if limit:
+            if y > _F(1.0):
+                y = _F(1.0)
+            elif y < _F(-1.0):
+                y = _F(-1.0)
         wet[i] = y
 
 
 def blend(dry: np.ndarray, wet: np.ndarray, mix: float) -> np.ndarray:
     """``(1 - mix) * dry + mix * wet`` clipped to [-1, 1], in float32 as numpy computes it, into
     ``wet``: one pass instead of numpy's four."""
-    _blend(dry, wet, _F(1.0 - mix), _F(mix))
+    _mix(wet, dry, _F(mix), _F(1.0 - mix), True)
     return wet
 
 
@@ -279,5 +276,5 @@ def reverb(x: np.ndarray, sample_rate: int, room_size: float, damping: float, wi
     out = _combs(x, np.empty_like(x), *combs, damp, feedback)
     for t in ALLPASS_TUNINGS:
         _allpass(out, rate * t // 44100)
-    _mix(out, x, wet_gain, _F(_F(dry_level) * _F(2.0)))
+    _mix(out, x, wet_gain, _F(_F(dry_level) * _F(2.0)), False)
     return out
