@@ -18,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import SoundmatchError
+from .fileio import read_bounded
 from .spec import Parameter, Spec, safe_load_yaml
 
 # Where the user points an adapter at its synth's file, a VST3 binary say (``--synth-path`` sets
@@ -25,6 +26,9 @@ from .spec import Parameter, Spec, safe_load_yaml
 # adapters, specs or backbones; the synth's own file is the "synth path".
 SYNTH_PATH_ENV = "SOUNDMATCH_SYNTH_PATH"
 LEGACY_SYNTH_PATH_ENV = "SOUNDMATCH_PLUGIN_PATH"  # its name before 0.2, still read
+# Files the user names for spec options (``--synth-file KEY=PATH``): the only way a spec read from
+# a checkpoint or dataset gets a file opened (see ``option_path``).
+SYNTH_FILES_ENV = "SOUNDMATCH_SYNTH_FILES"
 # A synth may store a value it was given quantised: within this fraction of the parameter's range
 # the value "holds".
 VALUE_TOLERANCE = 0.01
@@ -45,11 +49,41 @@ class NonFiniteRender(SoundmatchError):
     """A render with NaN or infinite samples: the render job drops that patch like a silent one."""
 
 
-def option_path(spec: Spec, key: str) -> Path | None:
-    """The file ``spec.options[key]`` names, a relative path resolved against the spec file."""
+def user_files() -> dict[str, Path]:
+    """The files the user named for spec options (``--synth-file KEY=PATH``, or
+    ``$SOUNDMATCH_SYNTH_FILES`` as ``KEY=PATH`` pairs separated by ``os.pathsep``)."""
+    named: dict[str, Path] = {}
+    for item in filter(None, os.environ.get(SYNTH_FILES_ENV, "").split(os.pathsep)):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value:
+            raise SoundmatchError(f"${SYNTH_FILES_ENV}: found {item!r}, expected KEY=PATH pairs "
+                                  f"separated by {os.pathsep!r}")
+        named[key.strip()] = Path(os.path.expanduser(value))
+    return named
+
+
+def option_path(spec: Spec, key: str, how: str = "") -> Path | None:
+    """The file an adapter opens for ``synth.options[key]`` (a base voice, a plugin state, a
+    plugin binary), or None if there is none.
+
+    The user's word comes first (``--synth-file KEY=PATH``). A spec the user named, or one a plugin
+    ships, may name the file itself (relative to the spec file). A spec read back from a
+    checkpoint or a dataset (``spec.trusted`` false) is someone else's word: it may describe a
+    synth but never choose a file to read or code to load, so naming one is refused in one line
+    that says how to pass it (``--synth-file KEY=PATH``, or ``how`` where the adapter has another
+    way). An adapter opens such files only through this function, and reads them with
+    ``read_bounded``."""
+    named = user_files().get(key)
+    if named is not None:
+        return named
     value = spec.options.get(key)
     if not value:
         return None
+    if not spec.trusted:
+        raise SoundmatchError(
+            f"{spec.source}: synth.options.{key}: names {str(value)[:80]!r}, but a checkpoint or "
+            f"dataset may not choose a file to open; pass {how + ' or ' if how else ''}"
+            f"--synth-file {key}=PATH (or set ${SYNTH_FILES_ENV}) to use a file you trust")
     path = Path(os.path.expanduser(str(value)))
     if not path.is_absolute() and Path(spec.source).exists():
         path = Path(spec.source).parent / path
@@ -57,22 +91,10 @@ def option_path(spec: Spec, key: str) -> Path | None:
 
 
 def synth_path_override() -> Path | None:
-    """The synth file the user named (``--synth-path``, ``$SOUNDMATCH_SYNTH_PATH`` or the older
-    ``$SOUNDMATCH_PLUGIN_PATH``), which overrides any spec; None if none."""
+    """The synth file the user named (``--synth-path`` or ``$SOUNDMATCH_SYNTH_PATH``), which
+    overrides any spec; None if none."""
     value = os.environ.get(SYNTH_PATH_ENV) or os.environ.get(LEGACY_SYNTH_PATH_ENV)
     return Path(value) if value else None
-
-
-def code_path(spec: Spec, key: str) -> Path | None:
-    """Like ``option_path``, for a file whose loading runs code (a plugin binary). Only a trusted
-    spec (a file the user named, or one a plugin ships) may name one: a checkpoint or a dataset
-    someone sent you describes a synth but never chooses native code to load."""
-    if spec.options.get(key) and not spec.trusted:
-        raise SoundmatchError(
-            f"{spec.source}: synth.options.{key}: found {str(spec.options[key])[:80]!r}, but a "
-            f"checkpoint or dataset may not choose a file to load; pass --synth-path PATH or set "
-            f"${SYNTH_PATH_ENV}")
-    return option_path(spec, key)
 
 
 class SynthAdapter(ABC):
@@ -94,6 +116,11 @@ class SynthAdapter(ABC):
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
     # Further file types ``load_presets`` reads (``spec fit --presets`` looks for these too).
     preset_suffixes: ClassVar[tuple[str, ...]] = ()
+    # The ``synth.options`` keys that name a file this adapter opens (through ``option_path``):
+    # ``soundmatch.testing`` checks that a checkpoint's spec naming one is refused.
+    file_options: ClassVar[tuple[str, ...]] = ()
+    # The most bytes a preset file may hold before ``load_presets`` refuses it unread.
+    max_preset_bytes: ClassVar[int] = 1 << 20
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -125,7 +152,8 @@ class SynthAdapter(ABC):
     def load_preset(self, path: str | Path) -> dict[str, float]:
         """The values a preset file sets (synth names and units), for ``spec fit``. The default
         reads what ``save_preset`` wrote if that is a YAML mapping of ``parameters``."""
-        data = safe_load_yaml(Path(path).read_text())
+        data = safe_load_yaml(read_bounded(path, self.max_preset_bytes, "preset").decode(
+            "utf-8", errors="replace"))
         if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict):
             raise SoundmatchError(f"{path}: not a preset (expected a 'parameters' mapping)")
         return {str(k): float(v) for k, v in data["parameters"].items()}

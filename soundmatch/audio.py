@@ -4,6 +4,7 @@ fitted to the spec's duration. Every problem with a file is one clear error nami
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,15 @@ import torchaudio.functional as AF
 from pedalboard.io import AudioFile
 
 from .errors import SoundmatchError, first_line
+from .fileio import TMP_PREFIX, check_regular
 
 MIN_SECONDS = 0.02
 SILENCE_DB = -60.0
+# Samples read from one file (all channels): 16M is over 5 minutes of stereo at 48 kHz, far past
+# the seconds a match uses, and 64 MB as float32 whatever the file's header claims.
+MAX_SAMPLES = 1 << 24
+# A float file's samples beyond this (+60 dBFS) are not audio at some other scale but damage.
+MAX_PEAK = 1000.0
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -22,13 +29,15 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.exists():
         raise SoundmatchError(f"{path}: no such file")
+    check_regular(path, "audio")  # a FIFO or device would block or never end
     try:
         with AudioFile(str(path)) as f:
             rate = int(f.samplerate)
-            audio = f.read(f.frames) if f.frames else np.zeros((f.num_channels, 0))
+            frames = min(f.frames, MAX_SAMPLES // max(1, f.num_channels))
+            audio = f.read(frames) if frames else np.zeros((f.num_channels, 0))
     except Exception as exc:  # pedalboard raises several types for unreadable input
         reason = first_line(exc)
-        raise SoundmatchError(f"{path}: cannot read audio ({reason[:120]}); expected wav, flac, "
+        raise SoundmatchError(f"{path}: cannot read audio ({reason}); expected wav, flac, "
                               "mp3, ogg or aiff") from None
     audio = np.asarray(audio, dtype=np.float32)
     if audio.size and path.suffix.lower() == ".flac" and not np.any(audio):
@@ -94,6 +103,10 @@ def prepare_with_onset(audio: np.ndarray, rate: int, target_rate: int, samples: 
                               f"expected at least {1000 * MIN_SECONDS:.0f} ms")
     if not np.all(np.isfinite(mono)):
         raise SoundmatchError(f"{source}: audio contains NaN or infinite samples")
+    peak = float(np.max(np.abs(mono)))
+    if peak > MAX_PEAK:
+        raise SoundmatchError(f"{source}: samples reach {peak:.3g}, expected audio within "
+                              f"±{MAX_PEAK:g} (full scale is 1)")
     if peak_db(mono) < SILENCE_DB:
         raise SoundmatchError(f"{source}: silent (peak {peak_db(mono):.0f} dBFS, below "
                               f"{SILENCE_DB:.0f} dBFS)")
@@ -117,7 +130,15 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
     peak, within what a log-spectral comparison (or a listener turning it up) hears; 24 bits put
     it at -140 dBFS and every tool still reads the file, which float WAV does not promise."""
     audio = np.asarray(audio, dtype=np.float32)
-    with AudioFile(str(path), "w", rate, 1 if audio.ndim == 1 else audio.shape[0],
-                   bit_depth=24) as f:
-        f.write(audio[None, :] if audio.ndim == 1 else audio)
-    return Path(path)
+    path = Path(path)
+    # Whole or not at all: written beside under a name with the same suffix (which chooses the
+    # format), then renamed over ``path``.
+    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}.{path.name}")
+    try:
+        with AudioFile(str(tmp), "w", rate, 1 if audio.ndim == 1 else audio.shape[0],
+                       bit_depth=24) as f:
+            f.write(audio[None, :] if audio.ndim == 1 else audio)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -7,6 +7,8 @@ is data, and loading one never executes code from it.
 
 from __future__ import annotations
 
+import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,15 @@ import torch
 from . import __version__
 from .errors import SoundmatchError, first_line
 from .features import FeatureConfig
-from .fileio import write_atomic
+from .fileio import open_regular, write_atomic
 from .models import OutputLayout, ParameterNet, create_model
 from .spec import Spec, spec_from_dict
 
 FORMAT = "soundmatch-checkpoint/1"
+# How far a checkpoint may inflate past its size on disk (``check_archive``), and how many records
+# it may hold (a model has a few hundred tensors).
+MAX_INFLATION, INFLATION_SLACK = 2, 64 << 20
+MAX_ENTRIES = 100_000
 
 
 def header(*, backbone: str, config: dict, manifest, input_shape, feature_stats: tuple,
@@ -48,18 +54,42 @@ def save_atomic(payload: dict, path: str | Path) -> None:
     write_atomic(path, lambda f: torch.save(payload, f))
 
 
+def check_archive(path: Path) -> None:
+    """Refuse, before anything is unpacked, a file that is not the zip archive ``torch.save``
+    writes or that would inflate far past its own size. torch stores its records uncompressed, so
+    a real checkpoint inflates to about its size on disk; a 4 MB zip bomb would take 4 GB of
+    memory to reach the error ``torch.load`` gives."""
+    try:
+        with open_regular(path, "checkpoint") as f, zipfile.ZipFile(f) as archive:
+            entries = archive.infolist()
+            if len(entries) > MAX_ENTRIES:
+                raise SoundmatchError(f"{path}: {len(entries):,} records, expected a soundmatch "
+                                      f"checkpoint (at most {MAX_ENTRIES:,})")
+            inflated = sum(e.file_size for e in entries)
+            size = os.fstat(f.fileno()).st_size
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+        raise SoundmatchError(f"{path}: not a readable soundmatch checkpoint (truncated, corrupt "
+                              f"or not the zip archive torch.save writes: {first_line(exc)})"
+                              ) from None
+    if inflated > MAX_INFLATION * size + INFLATION_SLACK:
+        raise SoundmatchError(f"{path}: would inflate from {size:,} to {inflated:,} bytes, "
+                              f"expected a checkpoint about its own size (torch stores "
+                              f"weights uncompressed); refused unread")
+
+
 def load_payload(path: str | Path) -> dict:
     """The checkpoint's raw dict; any unreadable or foreign file is one clear error."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SoundmatchError(f"{path}: no such checkpoint file")
+    check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a random or hostile file can raise anything from the unpickler
         reason = first_line(exc)
         raise SoundmatchError(
             f"{path}: not a readable soundmatch checkpoint (truncated, corrupt or not a "
-            f"checkpoint: {reason[:120]})"
+            f"checkpoint: {reason})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
@@ -118,7 +148,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         reason = first_line(exc)
         raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint "
-                              f"({reason[:200]})") from None
+                              f"({reason})") from None
     bad = [k for k, v in model.state_dict().items()
            if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:

@@ -31,6 +31,15 @@ stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 stdout = Console(soft_wrap=True, highlight=False)
 
 
+# What Ctrl-C leaves, by command: only render and train resume.
+INTERRUPTED = {
+    "render": "Interrupted. Run the same command again to resume.",
+    "train": "Interrupted. Run the same command again to resume.",
+    "match": "Interrupted. The matches written so far are whole; the input being matched was not "
+             "written.",
+}
+
+
 class SoundmatchGroup(click.Group):
     """Turns a user's mistake into one line on stderr and a non-zero exit."""
 
@@ -46,7 +55,8 @@ class SoundmatchGroup(click.Group):
                 raise
             raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
         except KeyboardInterrupt:
-            stderr.print("Interrupted. Run the same command again to resume.")
+            stderr.print(INTERRUPTED.get(ctx.invoked_subcommand, "Interrupted; nothing half "
+                                         "written is left."))
             sys.exit(130)
 
 
@@ -57,13 +67,26 @@ def cli():
 
 
 def main():
-    cli(prog_name="soundmatch")
+    try:
+        code = cli.main(prog_name="soundmatch", standalone_mode=False)
+    except click.UsageError as exc:
+        # One line, like every other mistake; the usage it would repeat is in --help.
+        where = exc.ctx.command_path if exc.ctx is not None else "soundmatch"
+        click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def synth_path_option(f):
-    """``--synth-path`` (formerly ``--plugin-path``, still accepted): the synth's file. Passed
-    down (worker processes included) through the environment, so the dataset's manifest stays
-    independent of this machine."""
+    """``--synth-path`` (formerly ``--plugin-path``, still accepted): the synth's file, and
+    ``--synth-file KEY=PATH``: files for spec options. Passed down (worker processes included)
+    through the environment, so the dataset's manifest stays independent of this machine."""
 
     def set_env(ctx, param, value):
         from .adapter import SYNTH_PATH_ENV
@@ -72,6 +95,25 @@ def synth_path_option(f):
             os.environ[SYNTH_PATH_ENV] = str(Path(value).resolve())
         return value
 
+    def set_files(ctx, param, values):
+        from .adapter import SYNTH_FILES_ENV
+
+        pairs = []
+        for value in values:
+            key, sep, path = value.partition("=")
+            if not sep or not key.strip() or not path:
+                raise click.BadParameter(f"found {value!r}, expected KEY=PATH (e.g. "
+                                         "base_voice=voices.syx)", ctx, param)
+            pairs.append(f"{key.strip()}={Path(path).expanduser().resolve()}")
+        if pairs:
+            os.environ[SYNTH_FILES_ENV] = os.pathsep.join(pairs)
+        return values
+
+    f = click.option("--synth-file", metavar="KEY=PATH", multiple=True, expose_value=False,
+                     callback=set_files, is_eager=True,
+                     help="A file for the spec option KEY (a base voice or plugin state), "
+                          "overriding the spec; the only way a checkpoint's or dataset's spec "
+                          "gets a file opened. Repeatable.")(f)
     return click.option("--synth-path", "--plugin-path", type=click.Path(path_type=Path),
                         expose_value=False, callback=set_env, is_eager=True,
                         help="The synth's file (a VST3 plugin), overriding the spec and the "
@@ -119,7 +161,22 @@ class DeviceType(click.ParamType):
         return value
 
 
-POSITIVE, DEVICE = PositiveNumber(), DeviceType()
+class NoteType(click.ParamType):
+    """A MIDI note, fractional, 0..127 (click's FloatRange lets NaN through)."""
+
+    name = "note"
+
+    def convert(self, value, param, ctx):
+        try:
+            note = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"found {value!r}, expected a MIDI note 0..127 (60 is C4)", param, ctx)
+        if not 0 <= note <= 127:  # False for NaN
+            self.fail(f"found {value!r}, expected a MIDI note 0..127 (60 is C4)", param, ctx)
+        return note
+
+
+POSITIVE, DEVICE, NOTE = PositiveNumber(), DeviceType(), NoteType()
 
 
 class BudgetType(click.ParamType):
@@ -346,7 +403,8 @@ class TrainReporter:
 @click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
               help="Override a backbone setting, e.g. --config depth=4 (repeatable).")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True,
+              help="Examples per step; at least 2 (batch norm, in mlp and cnn, needs two).")
 @click.option("--lr", type=POSITIVE, help="Adam learning rate. [default: the backbone's: 5e-5 "
               "for ast*, 3e-4 for mlp and cnn]")
 @click.option("--patience", type=click.IntRange(min=1),
@@ -475,7 +533,7 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
               "checkpoint's spec. [default: the checkpoint's]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("matches"),
               show_default=True, help="Folder for the results.")
-@click.option("--note", type=click.FloatRange(0, 127), help="MIDI note to play the match at "
+@click.option("--note", type=NOTE, help="MIDI note to play the match at "
               "(fractional: 60.5 is a quarter tone above C4). [default: the input's detected "
               "pitch, to the cent, else the spec's note]")
 @click.option("--refine", type=BUDGET, default="0", is_flag=False, flag_value="default",
@@ -694,7 +752,7 @@ def spec_fit(name_or_path, presets, out):
     from .fit import fit_spec
 
     spec = plugins.resolve_spec(spec=name_or_path)
-    fitted, used, skipped = fit_spec(spec, presets)
+    fitted, used, skipped = fit_spec(spec, presets, exclude=out)
     fitted.save(out)
     for path, reason in skipped:
         stderr.print(f"skipped {path}: {reason}")

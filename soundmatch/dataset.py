@@ -27,14 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SoundmatchError
+from .errors import SoundmatchError, first_line
 from .features import FeatureConfig
 from .fileio import TMP_PREFIX as _TMP_PREFIX
-from .fileio import write_text_atomic
+from .fileio import read_bounded, write_text_atomic
 from .spec import Spec, spec_from_dict
 
 FORMAT = "soundmatch-dataset/1"
 MANIFEST = "manifest.json"
+# A manifest holds the spec (a few hundred KB at most) and a shard record a few numbers.
+MAX_RECORD_BYTES = 64 << 20
 SHARDS = "shards"
 
 
@@ -76,7 +78,7 @@ class Manifest:
         try:
             return FeatureConfig.from_dict(self.features)
         except (TypeError, ValueError) as exc:
-            raise SoundmatchError(f"manifest: {str(exc)[:160]}") from None
+            raise SoundmatchError(f"manifest: {first_line(exc)}") from None
 
     @classmethod
     def from_dict(cls, data: dict, source: str) -> Manifest:
@@ -97,9 +99,9 @@ def read_manifest(root: str | Path) -> Manifest:
     if not path.is_file():
         raise SoundmatchError(f"{root}: not a soundmatch dataset (no {MANIFEST})")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SoundmatchError(f"{path}: unreadable manifest ({exc})") from None
+        data = json.loads(read_bounded(path, MAX_RECORD_BYTES, "manifest"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SoundmatchError(f"{path}: unreadable manifest ({first_line(exc)})") from None
     return Manifest.from_dict(data, str(path))
 
 
@@ -277,14 +279,24 @@ class DatasetReader:
             )
         self.shards = sorted(done & expected)
         self._counts, self._metas = [], []
+        key = self.manifest.key()
         for i in self.shards:
             meta_path = shard_path(self.root, i) / "meta.json"
             try:
-                meta = json.loads(meta_path.read_text())
+                meta = json.loads(read_bounded(meta_path, MAX_RECORD_BYTES, "shard record"))
                 count = int(meta["count"])
                 if count != self.manifest.shard_count(i):
                     raise ValueError(f"count {count}, expected {self.manifest.shard_count(i)}")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                written_for = meta.get("dataset", key)  # older shards have no key
+                if written_for != key:
+                    raise SoundmatchError(
+                        f"{meta_path}: written for dataset {str(written_for)[:16]!r}, but "
+                        f"{MANIFEST} now describes {key!r}: the manifest was changed after "
+                        "rendering (its spec, order of parameters or settings); restore it or "
+                        "render again")
+            except SoundmatchError:
+                raise
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise SoundmatchError(f"{meta_path}: damaged shard record ({exc}); delete the "
                                       "shard's folder and run the render command again") from None
             self._counts.append(count)
@@ -333,7 +345,7 @@ class DatasetReader:
             try:
                 array = np.load(path, mmap_mode="r")
             except (ValueError, OSError) as exc:
-                raise SoundmatchError(f"{path}: unreadable ({str(exc)[:80]}); {fix}") from None
+                raise SoundmatchError(f"{path}: unreadable ({first_line(exc)}); {fix}") from None
             expected = shapes.get(name)
             if expected and array.shape != expected:
                 raise SoundmatchError(f"{path}: shape {array.shape}, expected {expected}; {fix}")

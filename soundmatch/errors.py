@@ -8,8 +8,13 @@ class SoundmatchError(Exception):
     """
 
 
+# Only a hostile file makes a library's first line longer than this; a real one is quoted whole.
+MAX_LINE = 1000
+
+
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name if it has none): what a
+    """The whole first line of an exception's message (its type's name if it has none): what a
     one-line error quotes from a library's multi-line complaint."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= MAX_LINE else line[:MAX_LINE] + "…"

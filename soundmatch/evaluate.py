@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .dataset import DatasetReader, split_indices
 from .errors import SoundmatchError
+from .fileio import folder_beside, replace_folder
 from .metrics import SpectralDistance, spectral_convergence
 from .pool import WorkerPool
 from .render import init_render_worker
@@ -170,13 +172,25 @@ def _names(ckpts: list[Checkpoint]) -> list[str]:
 def write_report(out: str | Path, scores: list[Scores], details: dict, examples: int = 8) -> Path:
     """An HTML page (works offline) with, for a few test examples, the target and each model's
     match as audio players and spectrograms, and their parameters."""
+    final = Path(out)
+    # Built beside, then swapped in whole: a report is never half new, nor new scores beside an
+    # earlier report's media.
+    out = folder_beside(final)
+    try:
+        _write_report(out, scores, details, examples)
+        replace_folder(out, final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return final / "index.html"
+
+
+def _write_report(out: Path, scores: list[Scores], details: dict, examples: int) -> None:
     from . import plugins
     from .audio import write_wav
     from .features import log_mel
     from .plots import plot_comparison
 
-    out = Path(out)
-    (out / "media").mkdir(parents=True, exist_ok=True)
+    (out / "media").mkdir()
     reader, true, predicted = details["reader"], details["true"], details["predicted"]
     spec, config = reader.spec, reader.feature_config
     adapter = plugins.create_adapter(spec)
@@ -226,4 +240,3 @@ multi-resolution log-spectral distance (lower is better for all).</p>
 <h2>Examples</h2><table>{''.join(rows)}</table></body></html>"""
     (out / "index.html").write_text(page)
     (out / "scores.json").write_text(json.dumps([s.to_dict() for s in scores], indent=2))
-    return out / "index.html"

@@ -16,23 +16,37 @@ import yaml
 
 from . import plugins
 from .errors import SoundmatchError, first_line
+from .fileio import TMP_PREFIX
 from .spec import Categorical, Empirical, Spec
 
 PRESET_SUFFIXES = (".yaml", ".yml", ".vstpreset", ".fxp", ".bin")
 
 
-def read_presets(spec: Spec, folder: Path) -> tuple[np.ndarray, list[tuple[Path, str]]]:
+def preset_files(folder: Path, suffixes: set[str], exclude: Path | None = None) -> list[Path]:
+    """The files under ``folder`` with one of ``suffixes``, in a stable order: regular files only
+    (no links out of the folder, FIFOs or devices), never ``exclude`` (the fit's own output, so
+    a second run into the presets folder does not read the first one's result) nor a
+    half-written file of an interrupted run."""
+    excluded = exclude.resolve() if exclude is not None else None
+    return sorted(
+        p for p in Path(folder).rglob("*")
+        if p.suffix.lower() in suffixes and p.is_file() and not p.is_symlink()
+        and not p.name.startswith(TMP_PREFIX) and p.resolve() != excluded)
+
+
+def read_presets(spec: Spec, folder: Path, exclude: Path | None = None
+                 ) -> tuple[np.ndarray, list[tuple[Path, str]]]:
     """Normalised values (presets x parameters) of the presets the adapter can read."""
     adapter = plugins.create_adapter(spec)
     suffixes = {*PRESET_SUFFIXES, adapter.preset_suffix, *adapter.preset_suffixes}
     rows, skipped = [], []
-    for path in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in suffixes):
+    for path in preset_files(folder, suffixes, exclude):
         try:
             voices = adapter.load_presets(path)
         except (SoundmatchError, ValueError, TypeError, OSError, yaml.YAMLError) as exc:
             # A junk preset is skipped and reported; it never aborts the fit.
             reason = first_line(exc)
-            skipped.append((path, reason[:160]))
+            skipped.append((path, reason))
             continue
         for i, values in enumerate(voices):
             problem = _preset_problem(spec, values)
@@ -60,8 +74,9 @@ def _preset_problem(spec: Spec, values: dict) -> str | None:
     return None
 
 
-def fit_spec(spec: Spec, folder: Path, decimals: int = 4) -> tuple[Spec, int, list]:
-    values, skipped = read_presets(spec, folder)
+def fit_spec(spec: Spec, folder: Path, decimals: int = 4, exclude: Path | None = None
+             ) -> tuple[Spec, int, list]:
+    values, skipped = read_presets(spec, folder, exclude)
     if len(values) < 2:
         raise SoundmatchError(f"{folder}: found {len(values)} usable presets for "
                               f"{spec.name}, expected at least 2")

@@ -26,6 +26,7 @@ from . import plugins
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import SoundmatchError
 from .features import log_mel
+from .fileio import FileSet
 from .metrics import spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .search import Budget, Candidate, MatchDistance, Renderer, search
@@ -239,12 +240,10 @@ class Matcher:
         from .plots import plot_comparison
 
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         stem = stem or Path(match.source).stem
-        # In time with the input: the silence the input began with, then the match.
-        paths = {"audio": audio_io.write_wav(
-            out / f"{stem}.match.wav", np.concatenate([np.zeros(match.onset, np.float32),
-                                                      match.audio]), match.sample_rate)}
+        names = {"audio": f"{stem}.match.wav", "parameters": f"{stem}.params.yaml",
+                 "preset": f"{stem}.preset{self.adapter.preset_suffix}",
+                 "plot": f"{stem}.compare.png"}
         units = {p.name: p.unit for p in self.spec.parameters}
         record = {
             "source": match.source, "synth": self.spec.adapter, "spec": self.spec.name,
@@ -257,17 +256,21 @@ class Matcher:
             "parameters": {p.name: _shown(p, match.patch[p.name], units[p.name])
                            for p in self.spec.parameters},
         }
-        paths["parameters"] = out / f"{stem}.params.yaml"
-        paths["parameters"].write_text(yaml.safe_dump(record, sort_keys=False))
-        self.adapter.set_patch(self.spec.to_synth(match.params))
-        paths["preset"] = self.adapter.save_preset(
-            out / f"{stem}.preset{self.adapter.preset_suffix}")
-        paths["plot"] = plot_comparison(
-            log_mel(match.target, self.checkpoint.features).numpy(),
-            log_mel(match.audio, self.checkpoint.features).numpy(), out / f"{stem}.compare.png",
-            title=f"{Path(match.source).name}: note {match.note:.2f}, spectral distance "
-                  f"{match.scores['spectral_distance']:.3f}")
-        return paths
+        # One set: another run writing the same stem, or a kill, never leaves a mix of two.
+        with FileSet(out, stem) as files:
+            # In time with the input: the silence the input began with, then the match.
+            audio_io.write_wav(files.path(names["audio"]), np.concatenate(
+                [np.zeros(match.onset, np.float32), match.audio]), match.sample_rate)
+            files.path(names["parameters"]).write_text(yaml.safe_dump(record, sort_keys=False))
+            self.adapter.set_patch(self.spec.to_synth(match.params))
+            self.adapter.save_preset(files.path(names["preset"]))
+            plot_comparison(
+                log_mel(match.target, self.checkpoint.features).numpy(),
+                log_mel(match.audio, self.checkpoint.features).numpy(),
+                files.path(names["plot"]),
+                title=f"{Path(match.source).name}: note {match.note:.2f}, spectral distance "
+                      f"{match.scores['spectral_distance']:.3f}")
+        return {kind: out / name for kind, name in names.items()}
 
 
 def transpose(audio: np.ndarray, rate: int, semitones: int) -> np.ndarray:

@@ -25,7 +25,7 @@ def create_model(name: str, input_shape: tuple[int, int], num_params: int,
         model = entry.obj(tuple(input_shape), num_params, **config)
     except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as exc:
         reason = first_line(exc)
-        raise SoundmatchError(f"backbone {name} with config {config}: {reason[:160]}") from None
+        raise SoundmatchError(f"backbone {name} with config {config}: {reason}") from None
     return model, config
 
 

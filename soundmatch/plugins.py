@@ -98,7 +98,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             module = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take the tool down
             _warn(f"plugin '{ep.name}' from {package} failed to load "
-                  f"({type(exc).__name__}: {first_line(exc)[:160]}); skipped")
+                  f"({type(exc).__name__}: {first_line(exc)}); skipped")
             continue
         pm.register(module, name=ep.name)
         _providers[ep.name] = package

@@ -156,7 +156,10 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
         arrays["audio"] = audio
     if notes is not None:
         arrays["notes"] = notes
-    meta = {"index": index, "count": target, "dropped": dropped, "lost": len(skip),
+    # The dataset's key ties the shard to its manifest: a manifest edited afterwards (parameters
+    # reordered, say) no longer describes the columns of params.npy, and reading it is refused.
+    meta = {"index": index, "count": target, "dataset": manifest.key(), "dropped": dropped,
+            "lost": len(skip),
             "seconds": round(time.perf_counter() - started, 3)}
     dataset.write_shard(state.root, index, arrays, meta)
     if progress:

@@ -17,6 +17,7 @@ Why these choices (measured on benchmarks/real_sounds.py; see docs/results.md):
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -117,7 +118,9 @@ class Budget:
         text = str(text).strip().lower()
         self.seconds = float(text[:-1]) if text.endswith("s") else None
         self.renders = None if self.seconds is not None else int(text)
-        if (self.seconds is not None and self.seconds < 0) or (self.renders or 0) < 0:
+        # float() takes "nan" and "inf": "nans" is no budget, and "infs" one that never ends.
+        if ((self.seconds is not None and not 0 <= self.seconds < math.inf)
+                or (self.renders or 0) < 0):
             raise ValueError(f"found {text!r}, expected renders (200) or seconds (8s), >= 0")
 
     def __bool__(self) -> bool:

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from .errors import SoundmatchError
+from .fileio import read_bounded, write_text_atomic
 
 SCALES = ("linear", "log")
 DEFAULT_CHECK_PATCHES = 3
@@ -89,6 +90,9 @@ def _show(value: Any) -> str:
 
 
 MAX_YAML_ALIASES = 100
+# A spec with an empirical distribution per parameter is a few hundred KB; 32 MB is far past any.
+MAX_SPEC_BYTES = 32 << 20
+MIN_DURATION = 0.1
 
 
 class _AliasLimitedLoader(yaml.SafeLoader):
@@ -476,8 +480,9 @@ def _parse_render(source: str, raw: Any) -> RenderSettings:
         f.fail("note", f"found {s.note}, expected a MIDI note in 0..127")
     if not 1 <= s.velocity <= 127:
         f.fail("velocity", f"found {s.velocity}, expected a MIDI velocity in 1..127")
-    if not 0 < s.duration <= 60:
-        f.fail("duration", f"found {s.duration:g}, expected seconds in (0, 60]")
+    # Below a tenth of a second a render is shorter than one analysis window of the features.
+    if not MIN_DURATION <= s.duration <= 60:
+        f.fail("duration", f"found {s.duration:g}, expected seconds in [{MIN_DURATION:g}, 60]")
     if not 0 < s.note_length <= s.duration:
         f.fail("note_length", f"found {s.note_length:g}, expected seconds in (0, duration]")
     if not 8000 <= s.sample_rate <= 192000:
@@ -637,7 +642,8 @@ class Spec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the spec as YAML, whole or not at all."""
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def spec_from_dict(data: Any, source: str = "<spec>", trusted: bool = False) -> Spec:
@@ -682,10 +688,7 @@ def spec_from_dict(data: Any, source: str = "<spec>", trusted: bool = False) -> 
 def load_spec(path: str | Path) -> Spec:
     """Load and validate a spec file; any problem is a ``SoundmatchError`` naming file and field."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SoundmatchError(f"{path}: cannot read spec ({exc.strerror or exc})") from None
+    text = read_bounded(path, MAX_SPEC_BYTES, "spec").decode("utf-8", errors="replace")
     try:
         data = safe_load_yaml(text)
     except yaml.YAMLError as exc:

@@ -15,13 +15,16 @@ the same checks over every adapter and backbone it ships (``tests/test_contract.
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import plugins
-from .adapter import VALUE_TOLERANCE, SynthAdapter, holds
+from .adapter import SYNTH_FILES_ENV, VALUE_TOLERANCE, SynthAdapter, holds, option_path
 from .errors import SoundmatchError
 from .spec import Spec, load_spec
 
@@ -56,7 +59,8 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
     a patch renders the same twice and on a second instance (within ``atol``), that every value
     holds through a render, and that a long, loud patch leaves no tail in the next render. With
     ``tmp_path``, also that a preset written by ``save_preset`` reads back through
-    ``load_preset`` on a fresh instance to the same values.
+    ``load_preset`` on a fresh instance to the same values, and that a checkpoint's spec naming
+    a file for one of the adapter's ``file_options`` gets nothing opened.
     """
     cls = plugins.adapters().get(adapter) if isinstance(adapter, str) else adapter
     name = getattr(cls, "__name__", str(cls))
@@ -103,6 +107,68 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
     finally:
         for instance in (fresh, synth, other):
             instance.close()
+    if tmp_path is not None:
+        _check_untrusted_files(cls, spec, Path(tmp_path))
+
+
+# Paths that an adapter opens while a check runs (``sys.addaudithook`` sees every ``open``, from
+# Python or from a C extension through Python's file API). An audit hook cannot be removed, so one
+# hook serves every check and records only while ``_OPENED`` is not None.
+_OPENED: list[str] | None = None
+_HOOKED = False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and args and isinstance(args[0], (str, bytes)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def _check_untrusted_files(cls, spec: Spec, folder: Path) -> None:
+    """A spec read back from a checkpoint or dataset names a private file for each of the
+    adapter's ``file_options``: building the adapter, rendering and saving a preset must never
+    open it. Refusing is one ``SoundmatchError`` naming the option and ``--synth-file``."""
+    global _OPENED, _HOOKED
+    name = cls.__name__
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED = True
+    secret = folder / "private-file-named-by-a-checkpoint"
+    secret.write_bytes(b"SECRET" * 64)
+    saved = os.environ.pop(SYNTH_FILES_ENV, None)
+    try:
+        for key in cls.file_options:
+            # The files the other options name, the user names (as --synth-file would).
+            others = {k: option_path(spec, k) for k in cls.file_options if k != key}
+            os.environ[SYNTH_FILES_ENV] = os.pathsep.join(
+                f"{k}={path}" for k, path in others.items() if path is not None)
+            untrusted = replace(spec, options={**spec.options, key: str(secret)}, trusted=False)
+            _OPENED = []
+            instance = None
+            try:
+                instance = cls(untrusted)
+                instance.render_note()
+                out = Path(instance.save_preset(folder / f"untrusted{cls.preset_suffix}"))
+                if b"SECRET" in out.read_bytes():
+                    raise AssertionError(f"{name}: a preset holds bytes of the file a "
+                                         f"checkpoint's synth.options.{key} named")
+            except SoundmatchError as exc:
+                if f"synth.options.{key}" not in str(exc) or "--synth-file" not in str(exc):
+                    raise AssertionError(f"{name}: a checkpoint's spec naming a file for "
+                                         f"synth.options.{key} was refused with {exc!r}, which "
+                                         "does not name the option and --synth-file") from None
+            finally:
+                opened, _OPENED = _OPENED, None
+                if instance is not None:
+                    instance.close()
+            if any(Path(p).resolve() == secret.resolve() for p in opened):
+                raise AssertionError(f"{name}: opened {secret.name}, which synth.options.{key} "
+                                     "of a checkpoint's spec named: such a file may be opened "
+                                     "only through option_path, which refuses it")
+    finally:
+        _OPENED = None
+        os.environ.pop(SYNTH_FILES_ENV, None)
+        if saved is not None:
+            os.environ[SYNTH_FILES_ENV] = saved
 
 
 def _check_preset_round_trip(cls, spec: Spec, synth: SynthAdapter, row: np.ndarray,

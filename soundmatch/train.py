@@ -229,6 +229,8 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     loader = DataLoader(sampler.dataset, batch_size=opts.batch_size, sampler=sampler,
                         num_workers=workers, persistent_workers=workers > 0,
                         pin_memory=rt.device.type == "cuda", drop_last=True)
+    if opts.batch_size < 2:  # batch norm (mlp, cnn) cannot train on one example
+        raise SoundmatchError(f"--batch-size: found {opts.batch_size}, expected at least 2")
     if len(loader) == 0:
         raise SoundmatchError(f"--batch-size {opts.batch_size} is larger than the training split "
                               f"({len(split['train'])} examples per rank)")

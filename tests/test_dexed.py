@@ -22,7 +22,7 @@ except ImportError as exc:  # CI installs it: a missing adapter is a failure, no
 from soundmatch import plugins
 from soundmatch.spec import load_spec
 
-from .conftest import missing, run_soundmatch
+from .conftest import REPO, missing, run_soundmatch
 
 HEXTER = Path("/usr/share/hexter")
 
@@ -127,14 +127,22 @@ def test_spec_fit_learns_the_factory_voices_distributions(factory_banks, tmp_pat
     assert 0.45 < np.mean(values < 10) < 0.67 and np.mean(values > 80) > 0.2
 
 
-def test_render_train_evaluate_and_match_on_dexed(small, factory_banks, tmp_path):
-    data, run = tmp_path / "data", tmp_path / "run"
+@pytest.fixture(scope="module")
+def dexed_run(tmp_path_factory):
+    """A real Dexed dataset (200 renders) and an MLP trained on it for two epochs."""
+    root = tmp_path_factory.mktemp("dexed")
+    data, run = root / "data", root / "run"
     render = run_soundmatch("render", "--synth", "dexed", "--count", 200, "--workers", 2,
                             "--out", data)
     assert render.returncode == 0, render.stderr
     train = run_soundmatch("train", "--data", data, "--backbone", "mlp", "--epochs", 2,
                            "--batch-size", 32, "--out", run)
     assert train.returncode == 0, train.stderr
+    return data, run
+
+
+def test_render_train_evaluate_and_match_on_dexed(small, factory_banks, dexed_run, tmp_path):
+    data, run = dexed_run
     evaluate = run_soundmatch("evaluate", run / "best.pt", "--data", data, "--count", 12,
                               "--json")
     assert evaluate.returncode == 0, evaluate.stderr
@@ -169,3 +177,91 @@ def test_the_adapter_refuses_an_unknown_parameter_in_one_line(small):
     with pytest.raises(Exception, match="dexed has no parameter 'op7_output_level'"):
         synth.set_patch({"op7_output_level": 50})
     assert soundmatch_dexed.Dexed.thread_safe
+
+
+# ------------------------------------------------------------------------ files from elsewhere
+
+SECRET = b"PRIVATE KEY " * 40
+
+
+def one_line(result) -> str:
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("named", ["private", "/dev/zero"])
+def test_a_checkpoint_naming_a_voice_file_gets_nothing_read(named, dexed_run, factory_banks,
+                                                            tmp_path):
+    import torch
+
+    _, run = dexed_run
+    private = tmp_path / "id_ed25519"
+    private.write_bytes(SECRET)
+    payload = torch.load(run / "best.pt", weights_only=True)
+    payload["spec"]["synth"]["options"] = {
+        "base_voice": str(private) if named == "private" else named}
+    hostile = tmp_path / "downloaded.pt"
+    torch.save(payload, hostile)
+    sound = REPO / "examples" / "sounds" / "pluck-a3.wav"
+    out = tmp_path / "out"
+    line = one_line(run_soundmatch("match", sound, "--checkpoint", hostile, "--out", out))
+    assert "downloaded.pt" in line and "synth.options.base_voice" in line
+    assert "--synth-file base_voice=PATH" in line
+    assert not out.exists() or not any(out.iterdir())
+    # Named by the user, a real voice bank is used; the private file, named, is read and refused
+    # as what it is, not copied into a preset.
+    ok = run_soundmatch("match", sound, "--checkpoint", hostile, "--out", out,
+                        "--synth-file", f"base_voice={factory_banks[0]}")
+    assert ok.returncode == 0, ok.stderr
+    assert all(SECRET[:12] not in p.read_bytes() for p in out.iterdir() if p.is_file())
+    line = one_line(run_soundmatch("match", sound, "--checkpoint", hostile, "--out", out,
+                                   "--synth-file", f"base_voice={private}"))
+    assert "id_ed25519" in line and "DX7 voice" in line
+
+
+def sparse(path, size):
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("voice", ["missing", "folder", "/dev/zero", "2 GB", "random bytes"])
+def test_a_spec_naming_a_file_that_is_no_voice_is_one_line(voice, small, tmp_path):
+    path = {"missing": tmp_path / "nope.syx", "folder": tmp_path, "/dev/zero": Path("/dev/zero"),
+            "2 GB": tmp_path / "huge.syx", "random bytes": tmp_path / "junk.syx"}[voice]
+    if voice == "2 GB":
+        sparse(path, 2 << 30)
+    if voice == "random bytes":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 128 * 40, np.uint8).tobytes())
+    spec = yaml.safe_load(Path(small.source).read_text())
+    spec["synth"]["options"] = {"base_voice": str(path)}
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    line = one_line(run_soundmatch("render", "--spec", spec_path, "--count", 2, "--workers", 1,
+                                   "--out", tmp_path / "data", timeout=120))
+    assert str(path) in line
+
+
+def test_spec_fit_skips_random_bytes_and_never_reads_its_own_output(factory_banks, tmp_path):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    for bank in factory_banks:
+        (presets / bank.name).write_bytes(bank.read_bytes())
+    rng = np.random.default_rng(1)
+    (presets / "junk.syx").write_bytes(rng.integers(0, 256, 5000, np.uint8).tobytes())
+    (presets / "whole.dx7").write_bytes(rng.integers(0, 256, 128 * 40, np.uint8).tobytes())
+    sparse(presets / "huge.syx", 50 << 20)
+    out = presets / "fitted.syx.yaml"
+    runs = [run_soundmatch("spec", "fit", "dexed-small", "--presets", presets, "--out", out)
+            for _ in range(2)]
+    texts = []
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        assert "to 432 presets" in result.stdout
+        skipped = sorted(line.split(":")[0] for line in result.stderr.splitlines())
+        assert skipped == [f"skipped {presets / name}"
+                           for name in ("huge.syx", "junk.syx", "whole.dx7")]
+        texts.append(out.read_text())
+    assert texts[0] == texts[1]

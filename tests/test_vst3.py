@@ -137,7 +137,7 @@ def test_render_train_evaluate_match_on_the_plugin(vst3_plugin, tmp_path):
                     ("evaluate", run / "best.pt", "--data", data, "--count", 8)):
         refused = run_soundmatch(*command, env=no_override, cwd=tmp_path)
         assert refused.returncode == 1, refused.stderr
-        assert "may not choose a file to load; pass --synth-path PATH" in refused.stderr
+        assert "may not choose a file to open; pass --synth-path PATH" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
     evaluate = run_soundmatch("evaluate", run / "best.pt", "--data", data, "--count", 8,
                               "--synth-path", vst3_plugin, env=no_override, cwd=tmp_path)

@@ -57,6 +57,22 @@ OPTIONS: dict[str, float] = {
     "level": 0.5,            # output gain before the soft clipper
 }
 
+# The values each option may take.
+OPTION_RANGES: dict[str, tuple[float, float]] = {
+    "release": (0.0, 60.0), "reverb_room_size": (0.0, 1.0), "reverb_damping": (0.0, 1.0),
+    "reverb_width": (0.0, 1.0), "level": (0.0, 4.0),
+}
+
+
+def _option(spec: Spec, key: str, value) -> float:
+    low, high = OPTION_RANGES[key]
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not low <= value <= high):
+        raise SoundmatchError(f"{spec.source}: synth.options.{key}: found {str(value)[:80]!r}, "
+                              f"expected a number in [{low:g}, {high:g}]")
+    return float(value)
+
+
 NOISE_SEED = 0x5EED
 MIN_TIME = 1e-4
 
@@ -88,7 +104,7 @@ class BuiltinSynth(SynthAdapter):
                     f"{spec.source}: parameter {p.name}: synth_name '{p.synth_name}' is not a "
                     f"builtin synth parameter; expected one of {', '.join(PARAMETERS)}"
                 )
-        self.options = {**OPTIONS, **{k: float(v) for k, v in spec.options.items()}}
+        self.options = {**OPTIONS, **{k: _option(spec, k, v) for k, v in spec.options.items()}}
         self._patch = dict(PARAMETERS)
         self._patch["amp_release"] = self.options["release"]
         self._patch["reverb_size"] = self.options["reverb_room_size"]

@@ -37,17 +37,19 @@ from soundmatch.adapter import (
     AUDIBLE_THRESHOLD,
     SYNTH_PATH_ENV,
     SynthAdapter,
-    code_path,
     holds,
     option_path,
     synth_path_override,
 )
 from soundmatch.errors import SoundmatchError, first_line
+from soundmatch.fileio import read_bounded
 from soundmatch.spec import Spec
 
 OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply", "keep_alive")
 APPLY_MODES = ("direct", "flush", "state")
 FLUSH_SAMPLES = 64
+# A plugin's saved state: kilobytes for most, a few MB with samples or wavetables inside.
+MAX_STATE_BYTES = 64 << 20
 
 
 def load_instrument(path: Path, plugin_name: str | None = None):
@@ -60,7 +62,7 @@ def load_instrument(path: Path, plugin_name: str | None = None):
         plugin = pedalboard.load_plugin(str(path), plugin_name=plugin_name)
     except Exception as exc:  # pedalboard raises ImportError/RuntimeError/ValueError here
         reason = first_line(exc)
-        raise SoundmatchError(f"{path}: cannot load plugin ({reason[:160]})") from None
+        raise SoundmatchError(f"{path}: cannot load plugin ({reason})") from None
     if not getattr(plugin, "is_instrument", False):
         raise SoundmatchError(f"{path}: is an effect, not an instrument (it takes no MIDI)")
     return plugin
@@ -71,6 +73,7 @@ class VST3Synth(SynthAdapter):
 
     default_spec = None
     preset_suffix = ".vstpreset"
+    file_options = ("plugin_path", "base_state")
 
     def __init__(self, spec: Spec, plugin_path: str | Path | None = None):
         super().__init__(spec)
@@ -105,7 +108,7 @@ class VST3Synth(SynthAdapter):
         override = plugin_path or synth_path_override()
         if override:
             return Path(override)
-        path = code_path(spec, "plugin_path")
+        path = option_path(spec, "plugin_path", how="--synth-path PATH")
         if path is None:
             raise SoundmatchError(f"{spec.source}: synth.options.plugin_path: missing; expected "
                                   f"the plugin's path (or --synth-path, or ${SYNTH_PATH_ENV})")
@@ -128,15 +131,14 @@ class VST3Synth(SynthAdapter):
     # -------------------------------------------------------------- state
 
     def _read_state(self, path: Path) -> bytes:
-        if not path.is_file():
-            raise SoundmatchError(f"{path}: no such state file (synth.options.base_state)")
+        data = read_bounded(path, MAX_STATE_BYTES, "plugin state (synth.options.base_state)")
         if path.suffix == ".vstpreset":
             try:
                 self.plugin.load_preset(str(path))
             except Exception as exc:
                 raise SoundmatchError(f"{path}: cannot load preset ({exc})") from None
             return bytes(self.plugin.raw_state)
-        return path.read_bytes()
+        return data
 
     def set_patch(self, patch: Mapping[str, float]) -> None:
         if self._base_state is not None:

@@ -15,7 +15,8 @@ from dexed import DexedSynth, Patch
 
 from soundmatch import hookimpl
 from soundmatch.adapter import SynthAdapter, option_path
-from soundmatch.errors import SoundmatchError, first_line
+from soundmatch.errors import SoundmatchError
+from soundmatch.fileio import read_bounded
 
 HERE = Path(__file__).parent
 
@@ -56,29 +57,83 @@ def _single_voice_dump(voice: bytes) -> bytes:
     return SINGLE_VOICE_HEADER + voice + bytes([checksum, 0xF7])
 
 
+# A packed (VMEM) voice: the highest value of each of its 128 bytes. Per operator 17 bytes (rates,
+# levels, scaling, then bit fields: curves 2+2 bits, rate scaling 3 + detune 4, AMS 2 + velocity
+# 3, output level, osc mode 1 + coarse 5, fine), operator 6 first; then the global bytes (pitch
+# EG, algorithm, feedback 3 + key sync 1, LFO, sync 1 + wave 3 + pitch mod sensitivity 3,
+# transpose) and a 10-character name. A byte above its limit means the data is not a DX7 voice.
+PACKED_OPERATOR_MAX = (99,) * 11 + (15, 119, 31, 99, 63, 99)
+PACKED_MAX = PACKED_OPERATOR_MAX * 6 + (99,) * 8 + (31, 15, 99, 99, 99, 99, 127, 48) + (127,) * 10
+BULK_VOICES = 32
+# A 32-voice bulk dump is 4,104 bytes; hexter's largest raw bank 16,384. 1 MB is 8,192 voices.
+MAX_VOICE_FILE_BYTES = 1 << 20
+
+
+def _bad_packed(voice: bytes) -> str | None:
+    """Why 128 bytes are not a packed DX7 voice, or None if they are."""
+    for i, (value, top) in enumerate(zip(voice, PACKED_MAX, strict=True)):
+        if value > top:
+            return f"byte {i} is {value}, expected 0..{top}"
+    if ((voice[116] >> 1) & 7) > 5:
+        return f"the LFO wave is {(voice[116] >> 1) & 7}, expected 0..5"
+    return None
+
+
+def _bad_voice(voice: bytes) -> str | None:
+    """Why 155 bytes are not an unpacked DX7 voice, or None if they are."""
+    for name, value in zip(NAMES, voice, strict=False):
+        if value > MAXIMA[name]:
+            return f"{name} is {value}, expected 0..{MAXIMA[name]}"
+    if any(c > 127 for c in voice[145:155]):
+        return "its name is not 7-bit text"
+    return None
+
+
+def _unpack(packed: bytes) -> bytes:
+    return bytes(Patch.from_packed(packed).to_sysex()[:VOICE_BYTES])
+
+
+def _packed_voices(path: Path, data: bytes, where: str) -> list[bytes]:
+    """Whole packed voices, each in range, or one line saying which is not."""
+    if len(data) % PACKED_VOICE_BYTES:
+        raise SoundmatchError(f"{path}: {where}{len(data):,} bytes, expected whole DX7 voices "
+                              f"({PACKED_VOICE_BYTES} bytes each)")
+    voices = [data[i:i + PACKED_VOICE_BYTES] for i in range(0, len(data), PACKED_VOICE_BYTES)]
+    for n, voice in enumerate(voices):
+        problem = _bad_packed(voice)
+        if problem:
+            raise SoundmatchError(f"{path}: voice {n + 1} is not DX7 voice data ({problem})")
+    return [_unpack(v) for v in voices]
+
+
 def read_voices(path: str | Path) -> list[bytes]:
     """The 155-byte voices in a DX7 file: a single-voice dump, a 32-voice bulk dump, or raw
-    banks of packed voices (hexter's ``.dx7``, any number of 128-byte voices)."""
+    banks of packed voices (hexter's ``.dx7``, any number of 128-byte voices). The file is read
+    only if it is a regular file of at most ``MAX_VOICE_FILE_BYTES``, and every voice is checked
+    against the DX7's range for each byte before it is decoded: anything else is one line."""
     path = Path(path)
-    data = path.read_bytes()
-    if data[:6] == SINGLE_VOICE_HEADER:
-        if len(data) < 6 + VOICE_BYTES:
-            raise SoundmatchError(f"{path}: a single-voice dump of {len(data)} bytes, expected "
-                                  f"{6 + VOICE_BYTES + 2}")
-        return [data[6:6 + VOICE_BYTES]]
-    if data[:1] == b"\xF0":  # a bulk dump, which dexed-py finds among any other messages
-        try:
-            patches = Patch.load_bank(str(path))
-        except ValueError as exc:
-            raise SoundmatchError(f"{path}: not a DX7 voice or 32-voice bank dump "
-                                  f"({first_line(exc)[:120]})") from None
-        return [bytes(p.to_sysex()[:VOICE_BYTES]) for p in patches]
-    # Raw packed voices: dexed-py's load_bank would read only the first 32 of them.
-    if len(data) < PACKED_VOICE_BYTES:
-        raise SoundmatchError(f"{path}: {len(data)} bytes, expected DX7 voice data (128 bytes "
-                              "per packed voice)")
-    return [bytes(Patch.from_packed(data[i:i + PACKED_VOICE_BYTES]).to_sysex()[:VOICE_BYTES])
-            for i in range(0, len(data) - PACKED_VOICE_BYTES + 1, PACKED_VOICE_BYTES)]
+    data = read_bounded(path, MAX_VOICE_FILE_BYTES, "DX7 voice")
+    if not data:
+        raise SoundmatchError(f"{path}: empty, expected DX7 voice data")
+    if data[:1] == b"\xF0":
+        # Sysex: the first DX7 voice message among any others (librarians put a device inquiry
+        # or a second bank first). F0 43 0n then 00 01 1B (one voice, 155 bytes) or 09 20 00
+        # (32 packed voices, 4,096 bytes).
+        for start in (i for i, byte in enumerate(data) if byte == 0xF0):
+            if data[start + 1:start + 2] != b"\x43" or len(data) < start + 6:
+                continue
+            kind, body = data[start + 3:start + 6], data[start + 6:]
+            if kind == SINGLE_VOICE_HEADER[3:] and len(body) >= VOICE_BYTES:
+                problem = _bad_voice(body[:VOICE_BYTES])
+                if problem:
+                    raise SoundmatchError(f"{path}: not a DX7 voice ({problem})")
+                return [body[:VOICE_BYTES]]
+            if kind == b"\x09\x20\x00" and len(body) >= BULK_VOICES * PACKED_VOICE_BYTES:
+                return _packed_voices(path, body[:BULK_VOICES * PACKED_VOICE_BYTES], "")
+        raise SoundmatchError(f"{path}: a sysex file without a whole DX7 voice or 32-voice bank "
+                              "(expected F0 43 0n 00 01 1B and 155 bytes, or F0 43 0n 09 20 00 "
+                              "and 4,096)")
+    return _packed_voices(path, data, "raw voice data of ")
 
 
 def voice_values(voice: bytes) -> dict[str, float]:
@@ -92,6 +147,8 @@ class Dexed(SynthAdapter):
     thread_safe = True  # one DexedSynth per thread, rendering in parallel
     preset_suffix = ".syx"
     preset_suffixes = (".syx", ".dx7")
+    file_options = ("base_voice",)
+    max_preset_bytes = MAX_VOICE_FILE_BYTES
 
     def __init__(self, spec):
         super().__init__(spec)
