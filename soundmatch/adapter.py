@@ -106,6 +106,9 @@ class SynthAdapter(ABC):
     """
 
     default_spec: ClassVar[str | None] = None
+    # The registered spec ``match --synth NAME`` searches when no model is given (default:
+    # ``default_spec``): the whole patch, where ``default_spec`` is what a model can learn.
+    search_spec: ClassVar[str | None] = None
     # True if ``render`` plays fractional MIDI notes (a match at the input's pitch to the cent);
     # otherwise ``render_patch`` rounds the note to the nearest semitone first.
     fractional_notes: ClassVar[bool] = False
@@ -162,6 +165,11 @@ class SynthAdapter(ABC):
         """Every voice a preset file holds (a bank holds several), for ``spec fit``. The
         default: the one ``load_preset`` reads."""
         return [self.load_preset(path)]
+
+    def default_presets(self) -> list[Path]:
+        """Preset files or folders installed on this machine that ``match`` starts from when the
+        user names none (``--presets``): the synth's factory banks, say. Default: none."""
+        return []
 
     def render_note(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
         """``render`` with the spec's note and velocity where none is given, the note rounded

@@ -529,8 +529,20 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
 @click.option("--checkpoint", metavar="PATH|NAME",
               help="Model to use: a checkpoint file, or a shipped model by name: builtin-rich "
                    "(the default, for real sounds) or builtin-16 (the paper's 16 parameters).")
-@click.option("--synth", metavar="NAME", help="Synth to play the match on; must fit the "
-              "checkpoint's spec. [default: the checkpoint's]")
+@click.option("--synth", metavar="NAME", help="Synth to play the match on. With no "
+              "--checkpoint, matched with no model: from the spec's defaults and presets, by "
+              "searching the synth's search spec (a shipped model for that spec joins). With "
+              "one, it must fit the checkpoint's spec. [default: the checkpoint's]")
+@click.option("--spec", "spec_name", metavar="NAME|PATH", help="Match with no model, searching "
+              "this spec's parameters (a registered name or a YAML file).")
+@click.option("--presets", type=click.Path(path_type=Path), multiple=True,
+              help="Preset files or folders (anything the synth's adapter reads: .syx/.dx7 "
+                   "banks, .vstpreset, .yaml) to start from; each is played at the input's "
+                   "pitch and the closest grow into matches. Repeatable. [default: the banks "
+                   "the adapter finds installed, e.g. hexter's DX7 voices for dexed]")
+@click.option("--candidates", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="Write the K best distinct matches, ranked (STEM.2.*, STEM.3.*...), each "
+                   "grown from its own start with a K-th of the budget.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("matches"),
               show_default=True, help="Folder for the results.")
 @click.option("--note", type=NOTE, help="MIDI note to play the match at "
@@ -547,13 +559,15 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
               show_default="all cores", help="Threads that render the search's candidates.")
 @synth_path_option
-def match(inputs, checkpoint, synth, out, note, refine, level, workers):
+def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, refine, level,
+          workers):
     """Set the synth's parameters so that it plays each input sound.
 
     Writes, per input: the matched audio, the parameters (YAML, synth units), a preset for the
     synth, and a PNG comparing the spectrograms.
     """
     from .matcher import DEFAULT_REFINE, Matcher
+    from .presets import read_presets
 
     if refine not in ("0", DEFAULT_REFINE) and Path(refine).is_file():
         # `match --refine in.wav`: the bare flag took the input as its value
@@ -561,8 +575,23 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
     if not inputs:
         raise click.UsageError("Missing argument 'INPUTS...'.")
     writable_folder(out, "--out")
-    matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
+    if checkpoint is not None and spec_name is not None:
+        raise click.UsageError("--checkpoint and --spec: give one (a checkpoint has its spec)")
+    if checkpoint is None and (synth is not None or spec_name is not None):
+        matcher = Matcher.for_synth(synth, spec_name, workers=workers, level=level)
+    else:
+        matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
     announce_synth(matcher.adapter)
+    found, skipped = read_presets(matcher.adapter,
+                                  presets or matcher.adapter.default_presets(), exclude=None)
+    for path, reason in skipped:
+        stderr.print(f"skipped {path}: {reason}")
+    matcher.presets = found
+    model = (f"the model {matcher.checkpoint.path.name}, " if matcher.checkpoint is not None
+             else "no model, ")
+    stderr.print(f"Matching on {matcher.spec.adapter} ({matcher.spec.name}: "
+                 f"{len(matcher.spec)} parameters) from {model}the spec's defaults"
+                 + (f" and {len(found)} presets" if found else ""))
     stems = unique_stems(inputs)
     failures = 0
     for path in inputs:
@@ -572,7 +601,8 @@ def match(inputs, checkpoint, synth, out, note, refine, level, workers):
                     _status.update(f"Refining {_path} ({refine}): {n} renders, distance "
                                    f"{best:.4f}")
 
-                result = matcher.match(path, note=note, refine=refine, on_render=on_render)
+                result = matcher.match(path, note=note, refine=refine, on_render=on_render,
+                                       candidates=candidates)
                 paths = matcher.save(result, out, stem=stems[path])
         except SoundmatchError as exc:
             if len(inputs) == 1:
@@ -600,10 +630,15 @@ def _print_match(matcher, result, paths) -> None:
     line = (f"gain {result.gain_db:+.1f} dB; match distance {s['distance']:.4f}, spectral "
             f"distance {s['spectral_distance']:.4f}, SC {s['spectral_convergence']:.3f}")
     if "renders" in s:
-        line += (f" (the network's guess: {s['distance_network']:.4f}; refined in "
-                 f"{int(s['renders'])} renders)")
+        guess = (f"the network's guess: {s['distance_network']:.4f}; "
+                 if matcher.model is not None else "")
+        line += f" ({guess}grew from {result.origin}; refined in {int(s['renders'])} renders)"
     stdout.print(line)
-    stdout.print("wrote " + ", ".join(str(p) for p in paths.values()))
+    for rank, other in enumerate(result.others, start=2):
+        stdout.print(f"candidate {rank}: match distance {other.scores['distance']:.4f}, SC "
+                     f"{other.scores['spectral_convergence']:.3f}, grew from {other.origin}")
+    stdout.print("wrote " + ", ".join(str(p) for p in paths.values())
+                 + (f" and {len(result.others)} more candidates" if result.others else ""))
 
 
 # ------------------------------------------------------------------------ plugins

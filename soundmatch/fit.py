@@ -12,49 +12,28 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from . import plugins
-from .errors import SoundmatchError, first_line
-from .fileio import TMP_PREFIX
+from .errors import SoundmatchError
+from .presets import read_presets as load_presets
 from .spec import Categorical, Empirical, Spec
-
-PRESET_SUFFIXES = (".yaml", ".yml", ".vstpreset", ".fxp", ".bin")
-
-
-def preset_files(folder: Path, suffixes: set[str], exclude: Path | None = None) -> list[Path]:
-    """The files under ``folder`` with one of ``suffixes``, in a stable order: regular files only
-    (no links out of the folder, FIFOs or devices), never ``exclude`` (the fit's own output, so
-    a second run into the presets folder does not read the first one's result) nor a
-    half-written file of an interrupted run."""
-    excluded = exclude.resolve() if exclude is not None else None
-    return sorted(
-        p for p in Path(folder).rglob("*")
-        if p.suffix.lower() in suffixes and p.is_file() and not p.is_symlink()
-        and not p.name.startswith(TMP_PREFIX) and p.resolve() != excluded)
 
 
 def read_presets(spec: Spec, folder: Path, exclude: Path | None = None
-                 ) -> tuple[np.ndarray, list[tuple[Path, str]]]:
+                 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Normalised values (presets x parameters) of the presets the adapter can read."""
     adapter = plugins.create_adapter(spec)
-    suffixes = {*PRESET_SUFFIXES, adapter.preset_suffix, *adapter.preset_suffixes}
-    rows, skipped = [], []
-    for path in preset_files(folder, suffixes, exclude):
-        try:
-            voices = adapter.load_presets(path)
-        except (SoundmatchError, ValueError, TypeError, OSError, yaml.YAMLError) as exc:
-            # A junk preset is skipped and reported; it never aborts the fit.
-            reason = first_line(exc)
-            skipped.append((path, reason))
-            continue
-        for i, values in enumerate(voices):
-            problem = _preset_problem(spec, values)
-            if problem:
-                skipped.append((f"{path} (voice {i + 1})" if len(voices) > 1 else path, problem))
-                continue
-            rows.append(spec.from_synth(values))
-    adapter.close()
+    try:
+        presets, skipped = load_presets(adapter, [folder], exclude)
+    finally:
+        adapter.close()
+    rows = []
+    for preset in presets:
+        problem = _preset_problem(spec, preset.values)
+        if problem:
+            skipped.append((preset.name, problem))
+        else:
+            rows.append(spec.from_synth(preset.values))
     return np.array(rows, dtype=np.float64), skipped
 
 

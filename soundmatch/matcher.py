@@ -23,15 +23,19 @@ import yaml
 
 from . import audio as audio_io
 from . import plugins
+from .adapter import SynthAdapter
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import SoundmatchError
-from .features import log_mel
+from .features import FeatureConfig, log_mel
 from .fileio import FileSet
 from .metrics import spectral_convergence, spectral_distance
 from .pitch import detect_pitch
+from .presets import Preset
 from .search import Budget, Candidate, MatchDistance, Renderer, search
+from .spec import Spec
 
 # The models that ship with soundmatch, by name (``--checkpoint NAME``); the first is the default.
+# Each is named for the spec it was trained on (``Matcher.for_synth`` finds them by it).
 PRETRAINED = {
     "builtin-rich": "builtin-rich-ast-tiny.pt",   # real sounds (examples/make_default_model.sh)
     "builtin-16": "builtin-ast-tiny.pt",          # the paper's patch (docs/results.md)
@@ -76,6 +80,9 @@ class Match:
     gain: float = 1.0             # the level the patch needs to sound like the input
     onset: int = 0                # where the input's sound began (samples): the match too
     scores: dict[str, float] = field(default_factory=dict)
+    origin: str = "network"       # what the match grew from: network, defaults, preset NAME
+    base: dict[str, float] | None = None  # the preset's whole patch under the spec's values
+    others: list[Match] = field(default_factory=list)  # the next best answers (--candidates)
 
     @property
     def gain_db(self) -> float:
@@ -83,39 +90,75 @@ class Match:
 
 
 class Matcher:
-    """Matches sounds with a checkpoint: the network's guess at the input's pitch, then (with a
-    refine budget) a search over the synth's parameters (``soundmatch.search``)."""
+    """Matches sounds on a synth: from the network's guess at the input's pitch (with a
+    checkpoint), the spec's defaults and the closest of the user's presets, then (with a refine
+    budget) a search over the synth's parameters (``soundmatch.search``).
 
-    def __init__(self, checkpoint: Checkpoint, synth: str | None = None,
+    ``Matcher.load(checkpoint)`` matches with a model; ``Matcher.for_synth(name)`` with none, or
+    with a shipped model where one was trained on that synth's search spec."""
+
+    def __init__(self, checkpoint: Checkpoint | None = None, synth: str | None = None,
                  workers: int | None = None, level: str = "least-squares",
-                 objective: str = "sc+logmel"):
+                 objective: str = "sc+logmel", spec: Spec | None = None,
+                 presets: list[Preset] | None = None):
+        if checkpoint is None and spec is None:
+            raise ValueError("Matcher needs a checkpoint or a spec")
         self.checkpoint = checkpoint
-        self.spec = checkpoint.spec
-        self.model = checkpoint.model
+        self.spec = checkpoint.spec if checkpoint is not None else spec
+        self.model = checkpoint.model if checkpoint is not None else None
+        self.features = (checkpoint.features if checkpoint is not None
+                         else FeatureConfig(sample_rate=self.spec.render.sample_rate))
         adapter_name = synth or self.spec.adapter
         if adapter_name != self.spec.adapter:
             self.spec = _with_adapter(self.spec, adapter_name)
         self.adapter = plugins.create_adapter(self.spec)
         self._check_fit(adapter_name)
+        # The synth's patch before any match: what a start without a preset is set on.
+        self.base = self.adapter.get_patch()
+        self.presets = list(presets or [])
         # Several render threads only for adapters that allow them (the built-in synth).
         wanted = max(1, workers or os.cpu_count() or 1)
         self.workers = wanted if type(self.adapter).thread_safe else 1
         self._renderer: Renderer | None = None
+        self._bases: dict[int, object] = {}
         self.level, self.objective = level, objective
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, synth: str | None = None,
              workers: int | None = None, level: str = "least-squares",
-             objective: str = "sc+logmel") -> Matcher:
+             objective: str = "sc+logmel", presets: list[Preset] | None = None) -> Matcher:
         return cls(load_checkpoint(resolve_checkpoint(checkpoint)), synth, workers, level,
-                   objective)
+                   objective, presets=presets)
+
+    @classmethod
+    def for_synth(cls, synth: str | None = None, spec: str | Path | None = None,
+                  workers: int | None = None, level: str = "least-squares",
+                  objective: str = "sc+logmel", presets: list[Preset] | None = None,
+                  use_shipped: bool = True) -> Matcher:
+        """A matcher that needs no model: ``spec`` (a registered name or a file), else the
+        adapter's ``search_spec``. A shipped model trained on that spec joins the starts."""
+        if spec is None:
+            if synth is None:
+                raise ValueError("for_synth needs a synth or a spec")
+            adapter = plugins.adapters().get(synth)
+            spec = adapter.search_spec or adapter.default_spec
+            if spec is None:
+                raise SoundmatchError(f"--synth {synth}: the adapter names no spec to search; "
+                                      "pass --spec PATH")
+        resolved = plugins.resolve_spec(spec=str(spec))
+        if use_shipped and resolved.name in PRETRAINED:  # each shipped model's spec's name
+            shipped = load_checkpoint(pretrained_checkpoint(resolved.name))
+            if shipped.spec.to_dict() == resolved.to_dict():
+                return cls(shipped, synth, workers, level, objective, presets=presets)
+        return cls(None, synth, workers, level, objective, spec=resolved, presets=presets)
 
     def _check_fit(self, adapter_name: str) -> None:
         has = self.adapter.parameter_names()
         missing = [p.synth_name for p in self.spec.parameters if p.synth_name not in has]
         if missing:
+            where = self.checkpoint.path if self.checkpoint is not None else self.spec.source
             raise SoundmatchError(
-                f"{self.checkpoint.path}: its spec {self.spec.name} does not fit synth "
+                f"{where}: its spec {self.spec.name} does not fit synth "
                 f"'{adapter_name}': it has no parameter {', '.join(missing[:3])}"
                 + (f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""))
 
@@ -125,13 +168,16 @@ class Matcher:
 
     @property
     def note_range(self) -> tuple[int, int] | None:
-        return self.model.note_range
+        return self.model.note_range if self.model is not None else None
 
     def predict(self, audio: np.ndarray, note: float | None = None,
                 dropout: bool = False) -> np.ndarray:
         """Normalised parameters for prepared mono audio at the spec's rate and length, played at
         ``note``. A model trained across notes is told the note; an older single-note model hears
         the input transposed to its note instead. ``dropout``: one sample with dropout on."""
+        if self.model is None:
+            raise SoundmatchError("this matcher has no model: it matches by searching "
+                                  "(refine=...)")
         if note is None:
             note = float(self.spec.render.note)
         if self.note_range is None:
@@ -139,7 +185,7 @@ class Matcher:
             hint = None
         else:
             hint = torch.tensor([float(np.clip(note, *self.note_range))])
-        features = log_mel(audio, self.checkpoint.features).unsqueeze(0)
+        features = log_mel(audio, self.features).unsqueeze(0)
         dropouts = [m for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
         for m in dropouts:  # only dropout: batch norm keeps its running statistics
             m.train(dropout)
@@ -150,8 +196,19 @@ class Matcher:
             for m in dropouts:
                 m.eval()
 
-    def render(self, params: np.ndarray, note: float) -> np.ndarray:
-        return self.adapter.render_patch(self.spec.to_synth(params), note=note)
+    def render(self, params: np.ndarray, note: float,
+               base: dict[str, float] | None = None) -> np.ndarray:
+        return self._render_on(self.adapter, params, note, base)
+
+    def _render_on(self, adapter: SynthAdapter, params: np.ndarray, note: float,
+                   base: dict[str, float] | None) -> np.ndarray:
+        """``params`` on ``base`` (a preset's whole patch; None: the synth's own), at ``note``.
+        The base is sent only when it changes: most candidates share their start's."""
+        base = self.base if base is None else base
+        if self._bases.get(id(adapter)) is not base:
+            adapter.set_patch(base)
+            self._bases[id(adapter)] = base
+        return adapter.render_patch(self.spec.to_synth(params), note=note)
 
     def _search_renderer(self) -> Renderer:
         """One adapter instance per worker thread (the first is ``self.adapter``)."""
@@ -159,38 +216,58 @@ class Matcher:
             adapters = [self.adapter] + [plugins.create_adapter(self.spec)
                                          for _ in range(self.workers - 1)]
             self._renderer = Renderer([
-                lambda u, note, a=a: a.render_patch(self.spec.to_synth(u), note=note)
-                for a in adapters])
+                lambda u, note, base, a=a: self._render_on(a, u, note, base) for a in adapters])
         return self._renderer
 
-    def _starts(self, target: np.ndarray, pitch: float | None, play: float,
-                seed: int, extra: int = JITTER_STARTS) -> list[Candidate]:
+    def _network_starts(self, target: np.ndarray, pitch: float | None, play: float,
+                        seed: int, extra: int = JITTER_STARTS) -> list[Candidate]:
         """The network's guess at the detected note first; then, for a pitched sound, its guess
         an octave either side (pitch trackers and sub-octave stops disagree by octaves); then
         the guess with dropout on (where the model has dropout) or jittered."""
         guess = self.predict(target, play)
-        starts = [Candidate(guess, play)]
+        starts = [Candidate(guess, play, origin="network")]
         if pitch is not None:
             for octave in (-12.0, 12.0):
                 other = play + octave
                 if 0 <= other <= 127:
-                    starts.append(Candidate(self.predict(target, other), other))
+                    starts.append(Candidate(self.predict(target, other), other,
+                                            origin=f"network, {octave:+.0f} semitones"))
         rng = np.random.default_rng(seed)
         has_dropout = any(isinstance(m, torch.nn.Dropout) and m.p > 0
                           for m in self.model.modules())
         for _ in range(extra):
             u = (self.predict(target, play, dropout=True) if has_dropout
                  else guess + rng.normal(0.0, 0.1, len(guess)))
-            starts.append(Candidate(np.clip(u, 0.0, 1.0), play))
+            starts.append(Candidate(np.clip(u, 0.0, 1.0), play, origin="network, varied"))
         return starts
+
+    def _preset_starts(self, play: float) -> list[Candidate]:
+        """Each preset played at the input's note, on its own whole patch: the spec's values
+        from the preset (clipped into the spec's ranges), everything else as the preset has it."""
+        starts = []
+        for preset in self.presets:
+            base = {**self.base, **preset.values}
+            u = np.clip(self.spec.from_synth(base), 0.0, 1.0)
+            starts.append(Candidate(u, play, base=base, origin=f"preset {preset.name}"))
+        return starts
+
+    def _starts(self, target: np.ndarray, pitch: float | None, play: float, seed: int,
+                extra: int = JITTER_STARTS) -> list[Candidate]:
+        """The network's starts (where there is a model), the spec's defaults, every preset."""
+        starts = (self._network_starts(target, pitch, play, seed, extra)
+                  if self.model is not None else [])
+        starts.append(Candidate(self.spec.defaults(), play, origin="defaults"))
+        return starts + self._preset_starts(play)
 
     def match(self, source: str | Path | np.ndarray, sample_rate: int | None = None,
               note: float | None = None, refine: int | str = 0, seed: int = 0,
-              starts: int = JITTER_STARTS, on_render=None) -> Match:
+              starts: int = JITTER_STARTS, on_render=None, candidates: int = 1) -> Match:
         """Match a file, or an array at ``sample_rate``. ``note`` overrides pitch detection;
         ``refine`` searches that many renders (``200``) or seconds (``"8s"``) from the best of
         several starts (``starts`` of them beside the network's guesses); 0 keeps the network's
-        guess (still played at the input's level)."""
+        guess (still played at the input's level), and with no model means the default budget.
+        ``candidates``: that many distinct answers, each grown from its own start (``others``
+        holds all but the best)."""
         settings = self.spec.render
         if isinstance(source, (str, Path)):
             name = str(source)
@@ -208,46 +285,65 @@ class Matcher:
         if not self.adapter.fractional_notes:
             play = float(round(play))
         budget = Budget(refine)
+        if not budget and (self.model is None or self.presets or candidates > 1):
+            budget = Budget(DEFAULT_REFINE)  # with nothing to guess from, matching is searching
         distance = MatchDistance(target, self.sample_rate, self.level, self.objective)
         renderer = self._search_renderer()
         scores: dict[str, float] = {}
         if budget:
-            candidates = self._starts(target, detected if note is None else None, play, seed,
-                                      starts)
-            if budget.renders is not None:  # a budget smaller than the starts keeps the first
-                candidates = candidates[:budget.renders]
-            found = search(renderer, distance, candidates, budget, seed=seed,
-                           on_render=on_render)
-            best = found.best
-            scores["distance_network"] = found.network.distance
+            found = search(renderer, distance,
+                           self._starts(target, detected if note is None else None, play, seed,
+                                        starts),
+                           budget, seed=seed, on_render=on_render, runs=candidates)
+            ranked = found.ranked
+            if self.model is not None:
+                scores["distance_network"] = found.network.distance
             scores["distance_best_start"] = found.start.distance
             scores["renders"] = found.renders
         else:
-            best = Candidate(self.predict(target, play), play)
-            renderer(distance, [best])
-        matched = (best.gain * self.render(best.params, best.note)).astype(np.float32)
+            ranked = [Candidate(self.predict(target, play), play, origin="network")]
+            renderer(distance, ranked)
+        matches = [self._result(c, name, detected is not None, target, onset, dict(scores))
+                   for c in ranked]
+        matches[0].others = matches[1:]
+        return matches[0]
+
+    def _result(self, best: Candidate, name: str, pitched: bool, target: np.ndarray,
+                onset: int, scores: dict[str, float]) -> Match:
+        matched = (best.gain * self.render(best.params, best.note, best.base)).astype(np.float32)
         scores["distance"] = best.distance
         scores["spectral_distance"] = spectral_distance(target, matched)
         scores["spectral_convergence"] = spectral_convergence(target, matched)
         patch = {p.name: float(p.denormalise(u)) for p, u in zip(self.spec.parameters,
                                                                    best.params, strict=True)}
-        return Match(name, float(best.note), detected is not None, np.asarray(best.params),
-                     patch, matched, target, self.sample_rate, best.gain, onset, scores)
+        return Match(name, float(best.note), pitched, np.asarray(best.params), patch, matched,
+                     target, self.sample_rate, best.gain, onset, scores, best.origin, best.base)
 
     def save(self, match: Match, out: str | Path, stem: str | None = None) -> dict[str, Path]:
         """Write the matched audio, parameters (YAML, synth units), a preset the synth opens and
-        a PNG comparing the spectrograms; returns the paths."""
-        from .plots import plot_comparison
-
+        a PNG comparing the spectrograms, for the match and each of ``match.others`` (as
+        ``STEM.2.*``, ``STEM.3.*``...), all as one set; returns the best match's paths."""
         out = Path(out)
         stem = stem or Path(match.source).stem
-        names = {"audio": f"{stem}.match.wav", "parameters": f"{stem}.params.yaml",
-                 "preset": f"{stem}.preset{self.adapter.preset_suffix}",
-                 "plot": f"{stem}.compare.png"}
+        # One set: another run writing the same stem, or a kill, never leaves a mix of two.
+        with FileSet(out, stem) as files:
+            paths = self._write(match, files, stem, 1)
+            for rank, other in enumerate(match.others, start=2):
+                self._write(other, files, f"{stem}.{rank}", rank)
+        return {kind: out / path.name for kind, path in paths.items()}
+
+    def _write(self, match: Match, files: FileSet, stem: str, rank: int) -> dict[str, Path]:
+        from .plots import plot_comparison
+
+        paths = {"audio": files.path(f"{stem}.match.wav"),
+                 "parameters": files.path(f"{stem}.params.yaml"),
+                 "preset": files.path(f"{stem}.preset{self.adapter.preset_suffix}"),
+                 "plot": files.path(f"{stem}.compare.png")}
         units = {p.name: p.unit for p in self.spec.parameters}
         record = {
             "source": match.source, "synth": self.spec.adapter, "spec": self.spec.name,
-            "checkpoint": str(self.checkpoint.path), "note": round(match.note, 2),
+            "checkpoint": str(self.checkpoint.path) if self.checkpoint is not None else None,
+            "rank": rank, "start": match.origin, "note": round(match.note, 2),
             "pitch_detected": match.pitched,
             # The patch plays at the synth's own level; this gain makes it sound as loud as the
             # input (the .match.wav has it applied).
@@ -256,21 +352,21 @@ class Matcher:
             "parameters": {p.name: _shown(p, match.patch[p.name], units[p.name])
                            for p in self.spec.parameters},
         }
-        # One set: another run writing the same stem, or a kill, never leaves a mix of two.
-        with FileSet(out, stem) as files:
-            # In time with the input: the silence the input began with, then the match.
-            audio_io.write_wav(files.path(names["audio"]), np.concatenate(
-                [np.zeros(match.onset, np.float32), match.audio]), match.sample_rate)
-            files.path(names["parameters"]).write_text(yaml.safe_dump(record, sort_keys=False))
-            self.adapter.set_patch(self.spec.to_synth(match.params))
-            self.adapter.save_preset(files.path(names["preset"]))
-            plot_comparison(
-                log_mel(match.target, self.checkpoint.features).numpy(),
-                log_mel(match.audio, self.checkpoint.features).numpy(),
-                files.path(names["plot"]),
-                title=f"{Path(match.source).name}: note {match.note:.2f}, spectral distance "
-                      f"{match.scores['spectral_distance']:.3f}")
-        return {kind: out / name for kind, name in names.items()}
+        # In time with the input: the silence the input began with, then the match.
+        audio_io.write_wav(paths["audio"], np.concatenate(
+            [np.zeros(match.onset, np.float32), match.audio]), match.sample_rate)
+        paths["parameters"].write_text(yaml.safe_dump(record, sort_keys=False))
+        # The preset holds the whole patch: the start's preset, the spec's values on top.
+        self.adapter.set_patch(self.base if match.base is None else match.base)
+        self.adapter.set_patch(self.spec.to_synth(match.params))
+        self._bases.pop(id(self.adapter), None)
+        self.adapter.save_preset(paths["preset"])
+        plot_comparison(
+            log_mel(match.target, self.features).numpy(),
+            log_mel(match.audio, self.features).numpy(), paths["plot"],
+            title=f"{Path(match.source).name}: note {match.note:.2f}, spectral distance "
+                  f"{match.scores['spectral_distance']:.3f}")
+        return paths
 
 
 def transpose(audio: np.ndarray, rate: int, semitones: int) -> np.ndarray:

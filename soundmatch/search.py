@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -96,19 +96,25 @@ class MatchDistance:
 
 @dataclass
 class Candidate:
-    params: np.ndarray  # normalised
+    params: np.ndarray  # normalised, in the spec's order
     note: float
     distance: float = np.inf
     gain: float = 1.0
+    # The synth's full patch (synth names and units) the spec's parameters are set on: a
+    # preset's own values for everything the spec does not search. None: the adapter's base.
+    base: dict[str, float] | None = None
+    origin: str = ""    # where the candidate grew from: "network", "defaults", "preset NAME"
 
 
 @dataclass
 class SearchResult:
     best: Candidate
     start: Candidate        # the best of the starts, before CMA-ES
-    network: Candidate      # the network's own guess at the detected note
+    network: Candidate      # the first start (the network's guess, where there is a network)
     renders: int
     seconds: float
+    # The best candidate of each CMA-ES run, best first (``runs`` of them, from distinct starts).
+    ranked: list[Candidate] = field(default_factory=list)
 
 
 class Budget:
@@ -136,17 +142,22 @@ class Budget:
         return max(0, self.renders - used)
 
 
-class Renderer:
-    """Renders candidates on ``len(renders)`` threads, one render function (adapter) each."""
+RenderFn = Callable[[np.ndarray, float, "dict[str, float] | None"], np.ndarray]
 
-    def __init__(self, renders: Sequence[Callable[[np.ndarray, float], np.ndarray]]):
+
+class Renderer:
+    """Renders candidates on ``len(renders)`` threads, one render function (adapter) each: a
+    function of (normalised parameters, note, base patch) -> audio."""
+
+    def __init__(self, renders: Sequence[RenderFn]):
         self.renders = list(renders)
         self.pool = ThreadPoolExecutor(len(self.renders)) if len(self.renders) > 1 else None
 
     def __call__(self, distance: MatchDistance, candidates: list[Candidate]) -> None:
         """Fills in each candidate's distance and gain, in place."""
         def score(k: int, c: Candidate) -> None:
-            c.distance, c.gain = distance(self.renders[k % len(self.renders)](c.params, c.note))
+            audio = self.renders[k % len(self.renders)](c.params, c.note, c.base)
+            c.distance, c.gain = distance(audio)
 
         if self.pool is None:
             for c in candidates:
@@ -161,14 +172,33 @@ class Renderer:
             self.pool.shutdown()
 
 
+def distinct_starts(starts: list[Candidate], runs: int, min_distance: float = 0.05
+                    ) -> list[Candidate]:
+    """The ``runs`` best starts that are not near each other (near: the same note and base
+    patch, and parameters within ``min_distance`` RMS): several answers grow from several
+    places."""
+    chosen: list[Candidate] = []
+    for c in sorted(starts, key=lambda c: c.distance):
+        if not any(_near(c, o, min_distance) for o in chosen):
+            chosen.append(c)
+        if len(chosen) == runs:
+            break
+    return chosen
+
+
+def _near(a: Candidate, b: Candidate, within: float) -> bool:
+    return (a.note == b.note and a.base == b.base
+            and float(np.sqrt(np.mean((a.params - b.params) ** 2))) <= within)
+
+
 def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
            budget: Budget, sigma: float = 0.15, seed: int = 0,
-           on_render: Callable[[int, float], None] | None = None) -> SearchResult:
-    """Rank ``starts`` (the first is the network's guess), then CMA-ES over the normalised
-    parameters from the best one at its note, within ``budget``. Never returns worse than the
-    best start."""
-    import cma
-
+           on_render: Callable[[int, float], None] | None = None, runs: int = 1
+           ) -> SearchResult:
+    """Rank ``starts`` (the first is the network's guess, where there is one), then CMA-ES over
+    the normalised parameters from the ``runs`` best distinct starts, each at its note and on its
+    base patch, sharing what is left of ``budget`` equally. Never returns worse than the best
+    start; ``ranked`` holds the best of each run."""
     began = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the parallelism is across candidates, not inside one STFT
@@ -179,30 +209,66 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
         best = start
         if on_render:
             on_render(used, best.distance)
-        options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9, "tolfun": 1e-6}
-        if budget.renders is not None:
-            options["maxfevals"] = max(1, budget.renders - used)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # cma warns about its own internals (flat fitness)
-            es = cma.CMAEvolutionStrategy(np.clip(start.params, 0, 1), sigma, options)
-            while not es.stop() and budget.left(used, began) > 0:
-                asked = es.ask()
-                # The last population of a render budget may be cut short: it is scored, not
-                # told to CMA-ES (a partial population would mislead it), and the search ends.
-                population = [Candidate(np.asarray(u, dtype=np.float64), start.note)
-                              for u in asked[:budget.left(used, began)]]
-                renderer(distance, population)
-                used += len(population)
-                for c in population:
-                    if c.distance < best.distance:
-                        best = c
+        chosen = distinct_starts(starts, runs)
+        ranked = []
+        for i, origin in enumerate(chosen):
+            # This run's share of what is left: renders, or seconds.
+            left = len(chosen) - i
+            if budget.renders is not None:
+                share = Budget(max(0, budget.left(used, began)) // left)
+            else:
+                remaining = budget.seconds - (time.perf_counter() - began)
+                share = Budget(f"{max(0.0, remaining) / left}s")
+            def progress(n: int, d: float, before: int = used, so_far: float = best.distance):
                 if on_render:
-                    on_render(used, best.distance)
-                if len(population) < len(asked):
-                    break
-                es.tell(asked, [c.distance for c in population])
+                    on_render(before + n, min(d, so_far))
+
+            found, n = _cma(renderer, distance, origin, share, sigma, seed + i, progress)
+            used += n
+            ranked.append(found)
+            if found.distance < best.distance:
+                best = found
     finally:
         torch.set_num_threads(threads)
-    best = Candidate(np.clip(best.params, 0, 1).astype(np.float32), best.note, best.distance,
-                     best.gain)
-    return SearchResult(best, start, starts[0], used, time.perf_counter() - began)
+    ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.distance)]
+    return SearchResult(_final(best), start, starts[0], used, time.perf_counter() - began,
+                        ranked)
+
+
+def _final(c: Candidate) -> Candidate:
+    return Candidate(np.clip(c.params, 0, 1).astype(np.float32), c.note, c.distance, c.gain,
+                     c.base, c.origin)
+
+
+def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
+         sigma: float, seed: int, on_render: Callable[[int, float], None]
+         ) -> tuple[Candidate, int]:
+    """CMA-ES from ``start`` within ``budget``: the best candidate seen, and the renders used."""
+    import cma
+
+    began, used, best = time.perf_counter(), 0, start
+    if not budget:
+        return best, 0
+    options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9, "tolfun": 1e-6}
+    if budget.renders is not None:
+        options["maxfevals"] = max(1, budget.renders)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cma warns about its own internals (flat fitness)
+        es = cma.CMAEvolutionStrategy(np.clip(start.params, 0, 1), sigma, options)
+        while not es.stop() and budget.left(used, began) > 0:
+            asked = es.ask()
+            # The last population of a render budget may be cut short: it is scored, not told
+            # to CMA-ES (a partial population would mislead it), and the search ends.
+            population = [Candidate(np.asarray(u, dtype=np.float64), start.note,
+                                    base=start.base, origin=start.origin)
+                          for u in asked[:budget.left(used, began)]]
+            renderer(distance, population)
+            used += len(population)
+            for c in population:
+                if c.distance < best.distance:
+                    best = c
+            on_render(used, best.distance)
+            if len(population) < len(asked):
+                break
+            es.tell(asked, [c.distance for c in population])
+    return best, used

@@ -145,7 +145,15 @@ class VST3Synth(SynthAdapter):
             self.plugin.raw_state = self._base_state
         for name, value in patch.items():
             try:
-                setattr(self.plugin, name, float(value))
+                try:
+                    setattr(self.plugin, name, float(value))
+                except (ValueError, TypeError):
+                    # A switch or a parameter with named values takes no number: get_patch
+                    # reads its raw 0..1 value, so a whole patch read back sets it the same way.
+                    parameter = self.plugin.parameters.get(name)
+                    if parameter is None or not hasattr(parameter, "raw_value"):
+                        raise
+                    parameter.raw_value = float(value)
             except (ValueError, AttributeError, TypeError) as exc:
                 raise SoundmatchError(f"{self.path.name}: cannot set {name} to {value:g} "
                                       f"({exc})") from None

@@ -19,6 +19,10 @@ from soundmatch.errors import SoundmatchError
 from soundmatch.fileio import read_bounded
 
 HERE = Path(__file__).parent
+# Where DX7 banks are installed: Debian's hexter (432 factory voices), Dexed's own cartridges.
+FACTORY_BANKS = (Path("/usr/share/hexter"), Path("/usr/local/share/hexter"),
+                 Path.home() / ".local" / "share" / "DigitalSuburban" / "Dexed" / "Cartridges",
+                 Path.home() / "Documents" / "DigitalSuburban" / "Dexed" / "Cartridges")
 
 # One operator's 21 values, in the order of the DX7 voice data (VCED).
 OPERATOR_FIELDS = (
@@ -144,6 +148,7 @@ class Dexed(SynthAdapter):
     """Dexed through dexed-py: deterministic, no tail between renders, GIL released."""
 
     default_spec = "dexed-small"
+    search_spec = "dexed-voice"  # match searches the whole voice
     thread_safe = True  # one DexedSynth per thread, rendering in parallel
     preset_suffix = ".syx"
     preset_suffixes = (".syx", ".dx7")
@@ -167,6 +172,11 @@ class Dexed(SynthAdapter):
             voice = bytes(Patch().to_sysex()[:VOICE_BYTES])
         self._voice = bytearray(voice)
         self._loaded: bytes | None = None
+
+    def default_presets(self) -> list[Path]:
+        """The DX7 banks installed here: hexter's factory voices (Debian's ``hexter`` package),
+        and the cartridges a Dexed install keeps, where found."""
+        return [p for p in FACTORY_BANKS if p.is_dir() and any(p.glob("*.[dDsS][xXyY][7xX]"))]
 
     def set_patch(self, patch):
         for name, value in patch.items():
