@@ -31,7 +31,7 @@ from .fileio import FileSet
 from .metrics import spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .presets import Preset
-from .search import Budget, Candidate, MatchDistance, Renderer, search
+from .search import Budget, Candidate, MatchDistance, Renderer, Space, search
 from .spec import Spec
 
 # The models that ship with soundmatch, by name (``--checkpoint NAME``); the first is the default.
@@ -294,7 +294,8 @@ class Matcher:
             found = search(renderer, distance,
                            self._starts(target, detected if note is None else None, play, seed,
                                         starts),
-                           budget, seed=seed, on_render=on_render, runs=candidates)
+                           budget, seed=seed, on_render=on_render, runs=candidates,
+                           space=Space.of(self.spec))
             ranked = found.ranked
             if self.model is not None:
                 scores["distance_network"] = found.network.distance

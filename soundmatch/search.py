@@ -191,14 +191,34 @@ def _near(a: Candidate, b: Candidate, within: float) -> bool:
             and float(np.sqrt(np.mean((a.params - b.params) ** 2))) <= within)
 
 
+@dataclass(frozen=True)
+class Space:
+    """What the search needs to know of a spec's parameters, on the normalised scale: the width
+    of one step (0 for a continuous parameter) and the number of choices (0 if none)."""
+
+    steps: np.ndarray
+    choices: np.ndarray
+
+    @classmethod
+    def of(cls, spec) -> Space:
+        steps = [p.step / (p.max - p.min) if p.type == "steps" and p.max > p.min else 0.0
+                 for p in spec.parameters]
+        return cls(np.array(steps), np.array([p.num_choices for p in spec.parameters]))
+
+    @property
+    def mostly_discrete(self) -> bool:
+        return bool(np.mean((self.steps > 0) | (self.choices > 0)) > 0.5)
+
+
 def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
            budget: Budget, sigma: float = 0.15, seed: int = 0,
-           on_render: Callable[[int, float], None] | None = None, runs: int = 1
-           ) -> SearchResult:
-    """Rank ``starts`` (the first is the network's guess, where there is one), then CMA-ES over
-    the normalised parameters from the ``runs`` best distinct starts, each at its note and on its
-    base patch, sharing what is left of ``budget`` equally. Never returns worse than the best
-    start; ``ranked`` holds the best of each run."""
+           on_render: Callable[[int, float], None] | None = None, runs: int = 1,
+           space: Space | None = None) -> SearchResult:
+    """Rank ``starts`` (the first is the network's guess, where there is one), then search from
+    the ``runs`` best distinct starts, each at its note and on its base patch, sharing what is
+    left of ``budget`` equally: CMA-ES over the normalised parameters, or, for a ``space`` of
+    mostly steps and choices, a climb that changes a few of them at a time (``_climb``). Never
+    returns worse than the best start; ``ranked`` holds the best of each run."""
     began = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the parallelism is across candidates, not inside one STFT
@@ -223,7 +243,10 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
                 if on_render:
                     on_render(before + n, min(d, so_far))
 
-            found, n = _cma(renderer, distance, origin, share, sigma, seed + i, progress)
+            if space is not None and space.mostly_discrete:
+                found, n = _climb(renderer, distance, origin, share, space, seed + i, progress)
+            else:
+                found, n = _cma(renderer, distance, origin, share, sigma, seed + i, progress)
             used += n
             ranked.append(found)
             if found.distance < best.distance:
@@ -271,4 +294,41 @@ def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: 
             if len(population) < len(asked):
                 break
             es.tell(asked, [c.distance for c in population])
+    return best, used
+
+
+def _climb(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
+           space: Space, seed: int, on_render: Callable[[int, float], None],
+           population: int = 8) -> tuple[Candidate, int]:
+    """A (1+λ) evolution strategy for synths whose parameters are mostly steps and choices (a
+    DX7 voice): each of ``population`` children changes one to a few parameters of the best so
+    far, a step parameter by a few steps, a choice to another choice, and the closest child
+    replaces the best if it is closer. The number of steps grows while moves succeed and shrinks
+    while they fail (the 1/5 rule). CMA-ES moves every parameter at once: from a DX7 preset, in
+    138 dimensions, every such move was farther (benchmarks/dx7_voices.py)."""
+    rng = np.random.default_rng(seed)
+    began, used, best, scale = time.perf_counter(), 0, start, 2.0
+    n = len(start.params)
+    while budget.left(used, began) > 0:
+        children = []
+        for _ in range(min(population, budget.left(used, began))):
+            u = np.array(best.params, dtype=np.float64)
+            for j in rng.choice(n, size=min(n, int(rng.geometric(0.5))), replace=False):
+                if space.choices[j]:
+                    k = space.choices[j]
+                    u[j] = (rng.integers(k) + 0.5) / k
+                elif space.steps[j]:
+                    move = max(1.0, round(abs(rng.normal(0.0, scale))))
+                    u[j] = np.clip(u[j] + rng.choice((-1.0, 1.0)) * move * space.steps[j], 0, 1)
+                else:
+                    u[j] = np.clip(u[j] + rng.normal(0.0, 0.02 * scale), 0.0, 1.0)
+            children.append(Candidate(u, start.note, base=start.base, origin=start.origin))
+        renderer(distance, children)
+        used += len(children)
+        closest = min(children, key=lambda c: c.distance)
+        improved = closest.distance < best.distance
+        if improved:
+            best = closest
+        scale = float(np.clip(scale * (1.5 if improved else 0.9), 1.0, 20.0))
+        on_render(used, best.distance)
     return best, used

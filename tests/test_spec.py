@@ -179,3 +179,17 @@ def test_a_folder_named_like_a_synth_does_not_shadow_it(tmp_path):
     result = run_soundmatch("spec", "show", "builtin", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "builtin-16" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["builtin-16", "builtin-rich", "massive-16"])
+def test_to_synth_is_each_parameters_denormalise_to_the_last_bit(name):
+    """A whole patch is converted at once; a dataset's renders must not change because of it."""
+    from soundmatch import plugins
+
+    spec = load_spec(plugins.spec_path(name))
+    rng = np.random.default_rng(0)
+    patches = np.concatenate([rng.random((500, len(spec))), rng.normal(0.5, 1.0, (200, len(spec))),
+                              rng.integers(0, 2, (50, len(spec))).astype(float)])
+    for u in patches:
+        assert spec.to_synth(u) == {p.synth_name: float(p.denormalise(x))
+                                    for p, x in zip(spec.parameters, u, strict=True)}
