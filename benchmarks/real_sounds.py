@@ -165,6 +165,9 @@ def markdown(overall: list[dict], by_category: dict, categories: list[str],
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="model to match with [default: the shipped one]")
+    ap.add_argument("--synth", help="match on this synth with no model (its search spec and "
+                    "installed presets, as `match --synth NAME`), and add a row for the "
+                    "nearest preset by the search's distance")
     ap.add_argument("--refine", default="default",
                     help="refine budget of the 'refine' row, as `match --refine` takes it")
     ap.add_argument("--oracle", type=int, default=0, metavar="RENDERS",
@@ -190,8 +193,16 @@ def main(argv=None) -> None:
     if not sounds:
         sys.exit("no sounds selected")
     began = time.perf_counter()
-    matcher = Matcher.load(args.checkpoint, level=args.level, objective=args.objective)
+    if args.synth:
+        from soundmatch.presets import read_presets
+
+        matcher = Matcher.for_synth(args.synth, level=args.level, objective=args.objective)
+        matcher.presets, _ = read_presets(matcher.adapter, matcher.adapter.default_presets())
+        args.skip_network = args.skip_network or matcher.model is None
+    else:
+        matcher = Matcher.load(args.checkpoint, level=args.level, objective=args.objective)
     load_seconds = time.perf_counter() - began
+    model = matcher.checkpoint.path.name if matcher.checkpoint is not None else "no model"
 
     per_row: dict[str, list[dict]] = {}
     per_row["sawtooth"] = [scores(x, sawtooth(s["note"] if s["note"] is not None else 60.0, x))
@@ -200,6 +211,11 @@ def main(argv=None) -> None:
         tmp = Path(tmp)
         if not args.skip_network:
             per_row["network"] = run_row(matcher, sounds, 0, None, tmp, "network", console)
+        if matcher.presets:
+            # Every preset played at the sound's pitch, the closest by the search's distance
+            # kept: a budget of exactly the starts leaves nothing for the search.
+            per_row["nearest preset"] = run_row(matcher, sounds, len(matcher.presets) + 1, None,
+                                                tmp, "nearest", console)
         refine = args.refine if not args.refine.isdigit() else int(args.refine)
         if refine == "default":
             from soundmatch.matcher import DEFAULT_REFINE
@@ -215,8 +231,7 @@ def main(argv=None) -> None:
     saw = per_row["sawtooth"]
     overall = [summarise(name, rows, saw) for name, rows in per_row.items()]
     out.print(table(f"{len(sounds)} real sounds, {matcher.spec.name} "
-                    f"({matcher.checkpoint.path.name}; model load {load_seconds:.1f} s)",
-                    overall))
+                    f"({model}; load {load_seconds:.1f} s)", overall))
     categories = sorted({s["category"] for s in sounds})
     by_category = {}
     t = Table(title="SC mean by category (wins against the sawtooth)")

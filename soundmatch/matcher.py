@@ -31,7 +31,15 @@ from .fileio import FileSet
 from .metrics import spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .presets import Preset
-from .search import Budget, Candidate, MatchDistance, Renderer, Space, search
+from .search import (
+    Budget,
+    Candidate,
+    MatchDistance,
+    ProcessRenderer,
+    Renderer,
+    Space,
+    search,
+)
 from .spec import Spec
 
 # The models that ship with soundmatch, by name (``--checkpoint NAME``); the first is the default.
@@ -116,9 +124,9 @@ class Matcher:
         # The synth's patch before any match: what a start without a preset is set on.
         self.base = self.adapter.get_patch()
         self.presets = list(presets or [])
-        # Several render threads only for adapters that allow them (the built-in synth).
-        wanted = max(1, workers or os.cpu_count() or 1)
-        self.workers = wanted if type(self.adapter).thread_safe else 1
+        # Render threads for adapters that allow them (the built-in synth, Dexed), processes
+        # for the others (VST3 plugins render on their process's main thread).
+        self.workers = max(1, workers or os.cpu_count() or 1)
         self._renderer: Renderer | None = None
         self._bases: dict[int, object] = {}
         self.level, self.objective = level, objective
@@ -211,7 +219,10 @@ class Matcher:
         return adapter.render_patch(self.spec.to_synth(params), note=note)
 
     def _search_renderer(self) -> Renderer:
-        """One adapter instance per worker thread (the first is ``self.adapter``)."""
+        """One adapter instance per worker thread (the first is ``self.adapter``), or per worker
+        process where the adapter is not thread-safe."""
+        if self._renderer is None and self.workers > 1 and not type(self.adapter).thread_safe:
+            self._renderer = ProcessRenderer(self.spec, self.workers)
         if self._renderer is None:
             adapters = [self.adapter] + [plugins.create_adapter(self.spec)
                                          for _ in range(self.workers - 1)]
@@ -288,10 +299,9 @@ class Matcher:
         if not budget and (self.model is None or self.presets or candidates > 1):
             budget = Budget(DEFAULT_REFINE)  # with nothing to guess from, matching is searching
         distance = MatchDistance(target, self.sample_rate, self.level, self.objective)
-        renderer = self._search_renderer()
         scores: dict[str, float] = {}
         if budget:
-            found = search(renderer, distance,
+            found = search(self._search_renderer(), distance,
                            self._starts(target, detected if note is None else None, play, seed,
                                         starts),
                            budget, seed=seed, on_render=on_render, runs=candidates,
@@ -303,7 +313,7 @@ class Matcher:
             scores["renders"] = found.renders
         else:
             ranked = [Candidate(self.predict(target, play), play, origin="network")]
-            renderer(distance, ranked)
+            ranked[0].distance, ranked[0].gain = distance(self.render(ranked[0].params, play))
         matches = [self._result(c, name, detected is not None, target, onset, dict(scores))
                    for c in ranked]
         matches[0].others = matches[1:]

@@ -172,6 +172,59 @@ class Renderer:
             self.pool.shutdown()
 
 
+class ProcessRenderer(Renderer):
+    """Renders candidates in ``processes`` worker processes, one synth instance each, for
+    adapters that must render on their process's main thread (plugins hosted by pedalboard).
+    The distances are computed here, in the order the candidates were given, so a search returns
+    what a serial one would. Workers are spawned (a plugin or torch's threads are never forked
+    half-initialised) and die with this process."""
+
+    def __init__(self, spec, processes: int):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.renders = [None] * processes
+        self.pool = ProcessPoolExecutor(processes, mp.get_context("spawn"),
+                                        initializer=_process_init,
+                                        initargs=(spec.to_dict(), spec.source, spec.trusted))
+        self.chunk = 4
+
+    def __call__(self, distance: MatchDistance, candidates: list[Candidate]) -> None:
+        jobs = [(c.params, c.note, c.base) for c in candidates]
+        chunk = max(1, min(self.chunk, len(jobs) // len(self.renders)))
+        for c, audio in zip(candidates, self.pool.map(_process_render, jobs, chunksize=chunk),
+                            strict=True):
+            c.distance, c.gain = distance(audio)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+_WORKER: dict = {}
+
+
+def _process_init(spec_data: dict, source: str, trusted: bool) -> None:
+    from . import plugins
+    from .pool import _die_with_parent
+    from .spec import spec_from_dict
+
+    _die_with_parent()
+    torch.set_num_threads(1)
+    spec = spec_from_dict(spec_data, source=source, trusted=trusted)
+    adapter = plugins.create_adapter(spec)
+    _WORKER.update(spec=spec, adapter=adapter, base=adapter.get_patch(), last=None)
+
+
+def _process_render(job: tuple) -> np.ndarray:
+    params, note, base = job
+    adapter = _WORKER["adapter"]
+    base = _WORKER["base"] if base is None else base
+    if base != _WORKER["last"]:
+        adapter.set_patch(base)
+        _WORKER["last"] = base
+    return adapter.render_patch(_WORKER["spec"].to_synth(params), note=note)
+
+
 def distinct_starts(starts: list[Candidate], runs: int, min_distance: float = 0.05
                     ) -> list[Candidate]:
     """The ``runs`` best starts that are not near each other (near: the same note and base

@@ -103,6 +103,20 @@ def test_a_match_with_no_model_on_the_vst3_instrument(vst3_spec, tmp_path):
     assert (out / "tone.preset.vstpreset").stat().st_size > 0
 
 
+def test_a_vst3_search_in_two_processes_returns_what_a_serial_one_does(vst3_spec):
+    from soundmatch import Matcher
+
+    serial = Matcher.for_synth(spec=vst3_spec(), workers=1)
+    parallel = Matcher.for_synth(spec=vst3_spec(), workers=2)
+    target = serial.render(np.clip(serial.spec.defaults() + 0.2, 0.0, 1.0), 57.0)
+    a = serial.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
+    b = parallel.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
+    assert type(parallel._search_renderer()).__name__ == "ProcessRenderer"
+    np.testing.assert_array_equal(a.params, b.params)
+    assert a.scores == b.scores
+    np.testing.assert_array_equal(a.audio, b.audio)
+
+
 dexed = pytest.mark.skipif(sys.version_info < (3, 11), reason="dexed-py needs CPython 3.11+")
 
 
