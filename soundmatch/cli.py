@@ -26,6 +26,7 @@ from rich.table import Table
 
 from . import __version__, plugins
 from .errors import SoundmatchError
+from .fileio import check_regular
 
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 stdout = Console(soft_wrap=True, highlight=False)
@@ -557,10 +558,18 @@ def evaluate(checkpoints, data, split, count, workers, as_json, report):
               help="The level the match is written at: the gain closest to the input's "
                    "spectrogram, or the input's energy.")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
-              show_default="all cores", help="Threads that render the search's candidates.")
+              show_default="all cores", help="Threads (or, for plugins that must render on a "
+              "main thread, processes) that render the search's candidates.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The search's random seed. With a render budget (--refine 500) the same "
+                   "seed gives the same files on any machine; a time budget (--refine 6s) "
+                   "tries as many renders as the machine manages, so results can differ.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list, one object per input (files, notes, gain, scores, "
+                   "start, candidates), instead of tables.")
 @synth_path_option
 def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, refine, level,
-          workers):
+          workers, seed, as_json):
     """Set the synth's parameters so that it plays each input sound.
 
     Writes, per input: the matched audio, the parameters (YAML, synth units), a preset for the
@@ -593,30 +602,100 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
                  f"{len(matcher.spec)} parameters) from {model}the spec's defaults"
                  + (f" and {len(found)} presets" if found else ""))
     stems = unique_stems(inputs)
-    failures = 0
-    for path in inputs:
-        try:
-            with stderr.status(f"Matching {path}…") as status:
-                def on_render(n, best, _path=path, _status=status):
-                    _status.update(f"Refining {_path} ({refine}): {n} renders, distance "
-                                   f"{best:.4f}")
+    failures, records = 0, []
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    # Drawn only on a terminal: a script or a log gets the results, not the animation.
+    with Progress(*columns, console=stderr, transient=True,
+                  disable=not stderr.is_terminal) as bars:
+        batch = bars.add_task("inputs", total=len(inputs), info="")
+        search_bar = bars.add_task("search", total=None, info="")
+        for path in inputs:
+            bars.update(search_bar, description=Path(path).name, completed=0, info="starting")
 
+            def on_render(n, best, _bar=search_bar):
+                bars.update(_bar, completed=n, info=f"best distance {best:.4f}")
+
+            try:
                 result = matcher.match(path, note=note, refine=refine, on_render=on_render,
-                                       candidates=candidates)
+                                       candidates=candidates, seed=seed)
                 paths = matcher.save(result, out, stem=stems[path])
-        except SoundmatchError as exc:
-            if len(inputs) == 1:
-                raise  # one input: its error is the whole message
-            stderr.print(f"Error: {exc}")
-            failures += 1
-            continue
-        _print_match(matcher, result, paths)
+            except SoundmatchError as exc:
+                if len(inputs) == 1:
+                    raise  # one input: its error is the whole message
+                bars.console.print(f"Error: {exc}")
+                failures += 1
+                continue
+            finally:
+                bars.advance(batch)
+            records.append(_match_record(result, stems[path], paths))
+            write_scores_table(out, records[-1:])
+            if not as_json:
+                _print_match(matcher, result, paths)
+    if as_json:
+        click.echo(json.dumps(records, indent=1))
     if failures:
         raise SoundmatchError(f"{failures} of {len(inputs)} inputs could not be matched")
 
 
+SCORE_COLUMNS = ("stem", "input", "note", "detected_note", "gain_db", "level_limited_db",
+                 "distance", "spectral_convergence", "spectral_distance", "renders", "start")
+
+
+def _match_record(result, stem: str, paths: dict) -> dict:
+    """What ``match --json`` prints and ``scores.csv`` tabulates for one input."""
+    s = result.scores
+    return {
+        "input": result.source, "stem": stem,
+        "files": {kind: str(p) for kind, p in paths.items()},
+        "note": round(result.note, 2),
+        "detected_note": round(result.detected, 2) if result.detected is not None else None,
+        "gain_db": round(result.gain_db, 2), "level_limited_db": s.get("level_limited_db", 0.0),
+        "start": result.origin,
+        "scores": {k: round(float(v), 5) for k, v in s.items()},
+        "candidates": [{"rank": rank, "start": o.origin,
+                        "distance": round(float(o.scores["distance"]), 5),
+                        "spectral_convergence": round(float(o.scores["spectral_convergence"]),
+                                                      5)}
+                       for rank, o in enumerate(result.others, start=2)],
+    }
+
+
+def write_scores_table(out: Path, records: list[dict]) -> Path:
+    """``OUT/scores.csv``: one row per matched input, earlier rows of other stems kept (a batch
+    into a folder adds to its table), written whole."""
+    import csv
+    import io
+
+    from .fileio import read_bounded, write_text_atomic
+
+    path = out / "scores.csv"
+    rows: dict[str, dict] = {}
+    if path.is_file():
+        try:
+            text = read_bounded(path, 64 << 20, "scores table").decode()
+            rows = {r["stem"]: r for r in csv.DictReader(io.StringIO(text)) if r.get("stem")}
+        except (SoundmatchError, UnicodeDecodeError, csv.Error, KeyError):
+            rows = {}  # not ours, or damaged: rewritten from what this run knows
+    for record in records:
+        s = record["scores"]
+        rows[record["stem"]] = {
+            "stem": record["stem"], "input": record["input"], "note": record["note"],
+            "detected_note": record["detected_note"], "gain_db": record["gain_db"],
+            "level_limited_db": record["level_limited_db"], "distance": s["distance"],
+            "spectral_convergence": s["spectral_convergence"],
+            "spectral_distance": s["spectral_distance"], "renders": s.get("renders", 0),
+            "start": record["start"]}
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, SCORE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows[k] for k in sorted(rows))
+    return write_text_atomic(path, buffer.getvalue())
+
+
 def _print_match(matcher, result, paths) -> None:
-    pitch = (f"note {result.note:.2f}" if result.pitched
+    pitch = (f"note {result.note:.2f}, detected {result.detected:.2f}" if result.pitched
              else f"no pitch detected, played at note {result.note:.2f}")
     table = Table(title=f"{result.source} ({pitch})", box=box.SIMPLE_HEAD)
     for col in ("parameter", "value", "unit"):
@@ -634,11 +713,68 @@ def _print_match(matcher, result, paths) -> None:
                  if matcher.model is not None else "")
         line += f" ({guess}grew from {result.origin}; refined in {int(s['renders'])} renders)"
     stdout.print(line)
+    if s.get("level_limited_db", 0.0) < 0:
+        stdout.print(f"level limited by {-s['level_limited_db']:.1f} dB so that the match does "
+                     "not clip")
     for rank, other in enumerate(result.others, start=2):
         stdout.print(f"candidate {rank}: match distance {other.scores['distance']:.4f}, SC "
                      f"{other.scores['spectral_convergence']:.3f}, grew from {other.origin}")
     stdout.print("wrote " + ", ".join(str(p) for p in paths.values())
                  + (f" and {len(result.others)} more candidates" if result.others else ""))
+
+
+# ------------------------------------------------------------------------ play
+
+
+@cli.command()
+@click.argument("preset", type=click.Path(path_type=Path))
+@click.option("--synth", metavar="NAME", help="The synth that opens it. [default: the one "
+              "adapter that reads its file type: .syx/.dx7 dexed, .yaml builtin]")
+@click.option("--spec", "spec_name", metavar="NAME|PATH", help="A spec for the synth (its "
+              "render settings; a VST3 spec names the plugin).")
+@click.option("--voice", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Which voice of a bank.")
+@click.option("--note", type=NOTE, help="MIDI note. [default: the spec's]")
+@click.option("--velocity", type=click.IntRange(1, 127), help="[default: the spec's]")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The WAV to write. [default: PRESET's name, .wav, here]")
+@synth_path_option
+def play(preset, synth, spec_name, voice, note, velocity, out):
+    """Render a preset the synth's adapter reads (a match's .preset.yaml, .syx or .vstpreset, a
+    bank's voice) to a WAV: hear a match at another note or velocity."""
+    from .audio import write_wav
+
+    if synth is None and spec_name is None:
+        synth = _adapter_for(preset)
+    spec = plugins.resolve_spec(synth=synth, spec=spec_name)
+    adapter = plugins.create_adapter(spec)
+    announce_synth(adapter)
+    try:
+        voices = adapter.load_presets(check_regular(preset, "preset"))
+        if not 1 <= voice <= len(voices):
+            raise SoundmatchError(f"--voice: found {voice}, expected 1..{len(voices)} "
+                                  f"({preset} holds {len(voices)})")
+        adapter.set_patch(voices[voice - 1])
+        audio = adapter.render_note(note, velocity)
+    finally:
+        adapter.close()
+    out = out or Path(f"{preset.name.split('.')[0]}.wav")
+    write_wav(out, audio, spec.render.sample_rate)
+    played = spec.render.note if note is None else note
+    stdout.print(f"wrote {out}: {preset.name} (voice {voice}) on {spec.adapter}, note "
+                 f"{played:g}, {spec.render.duration:g} s")
+
+
+def _adapter_for(preset: Path) -> str:
+    """The one installed adapter that reads ``preset``'s file type."""
+    suffix = preset.suffix.lower()
+    readers = [entry.name for entry in plugins.adapters()
+               if suffix in {entry.obj.preset_suffix, *entry.obj.preset_suffixes}]
+    if len(readers) != 1:
+        found = ", ".join(readers) or "none"
+        raise SoundmatchError(f"{preset}: which synth opens {suffix or 'it'}? Adapters that "
+                              f"read it: {found}; pass --synth NAME or --spec NAME|PATH")
+    return readers[0]
 
 
 # ------------------------------------------------------------------------ plugins

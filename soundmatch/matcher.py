@@ -68,6 +68,8 @@ def resolve_checkpoint(name_or_path: str | Path | None) -> Path:
     return Path(name_or_path)
 
 
+# The highest peak a match is written at (-0.1 dBFS): 24-bit PCM clips at full scale.
+PEAK_LIMIT = 10 ** (-0.1 / 20)
 DEFAULT_REFINE = "6s"  # what `match --refine` searches with no value, see README
 JITTER_STARTS = 4      # starts beside the network's guess(es), see _starts
 
@@ -89,6 +91,7 @@ class Match:
     onset: int = 0                # where the input's sound began (samples): the match too
     scores: dict[str, float] = field(default_factory=dict)
     origin: str = "network"       # what the match grew from: network, defaults, preset NAME
+    detected: float | None = None  # the pitch detected in the input (fractional MIDI note)
     base: dict[str, float] | None = None  # the preset's whole patch under the spec's values
     others: list[Match] = field(default_factory=list)  # the next best answers (--candidates)
 
@@ -316,12 +319,22 @@ class Matcher:
             ranked[0].distance, ranked[0].gain = distance(self.render(ranked[0].params, play))
         matches = [self._result(c, name, detected is not None, target, onset, dict(scores))
                    for c in ranked]
+        for m in matches:
+            m.detected = detected
         matches[0].others = matches[1:]
         return matches[0]
 
     def _result(self, best: Candidate, name: str, pitched: bool, target: np.ndarray,
                 onset: int, scores: dict[str, float]) -> Match:
-        matched = (best.gain * self.render(best.params, best.note, best.base)).astype(np.float32)
+        raw = self.render(best.params, best.note, best.base)
+        # Written at the input's level, but never clipped: a gain that would take the peak past
+        # PEAK_LIMIT is lowered to it, and the record says by how much.
+        peak = float(np.max(np.abs(raw))) * best.gain
+        limited = min(1.0, PEAK_LIMIT / peak) if peak > 0 else 1.0
+        best = Candidate(best.params, best.note, best.distance, best.gain * limited, best.base,
+                         best.origin)
+        matched = (best.gain * raw).astype(np.float32)
+        scores["level_limited_db"] = round(float(20 * np.log10(limited)), 2)
         scores["distance"] = best.distance
         scores["spectral_distance"] = spectral_distance(target, matched)
         scores["spectral_convergence"] = spectral_convergence(target, matched)
@@ -356,6 +369,7 @@ class Matcher:
             "checkpoint": str(self.checkpoint.path) if self.checkpoint is not None else None,
             "rank": rank, "start": match.origin, "note": round(match.note, 2),
             "pitch_detected": match.pitched,
+            "detected_note": round(match.detected, 2) if match.detected is not None else None,
             # The patch plays at the synth's own level; this gain makes it sound as loud as the
             # input (the .match.wav has it applied).
             "gain_db": round(match.gain_db, 2),
