@@ -134,18 +134,21 @@ class RateColumn(TextColumn):
         return f"{speed:,.0f} {self.unit}" if speed else f"… {self.unit}"
 
 
-class PositiveNumber(click.ParamType):
-    """A finite number above 0 (click's FloatRange lets NaN through)."""
+class FiniteNumber(click.ParamType):
+    """A finite number that ``accepts`` takes (click's FloatRange lets NaN through)."""
 
     name = "number"
+
+    def __init__(self, accepts, expected: str):
+        self.accepts, self.expected = accepts, expected
 
     def convert(self, value, param, ctx):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"found {value!r}, expected a number above 0", param, ctx)
-        if not math.isfinite(number) or number <= 0:
-            self.fail(f"found {value!r}, expected a finite number above 0", param, ctx)
+            number = math.nan
+        if not math.isfinite(number) or not self.accepts(number):
+            self.fail(f"found {value!r}, expected {self.expected}", param, ctx)
         return number
 
 
@@ -162,22 +165,9 @@ class DeviceType(click.ParamType):
         return value
 
 
-class NoteType(click.ParamType):
-    """A MIDI note, fractional, 0..127 (click's FloatRange lets NaN through)."""
-
-    name = "note"
-
-    def convert(self, value, param, ctx):
-        try:
-            note = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"found {value!r}, expected a MIDI note 0..127 (60 is C4)", param, ctx)
-        if not 0 <= note <= 127:  # False for NaN
-            self.fail(f"found {value!r}, expected a MIDI note 0..127 (60 is C4)", param, ctx)
-        return note
-
-
-POSITIVE, DEVICE, NOTE = PositiveNumber(), DeviceType(), NoteType()
+POSITIVE = FiniteNumber(lambda x: x > 0, "a finite number above 0")
+NOTE = FiniteNumber(lambda x: 0 <= x <= 127, "a MIDI note 0..127 (60 is C4)")
+DEVICE = DeviceType()
 
 
 class BudgetType(click.ParamType):

@@ -304,11 +304,11 @@ class Matcher:
         distance = MatchDistance(target, self.sample_rate, self.level, self.objective)
         scores: dict[str, float] = {}
         if budget:
-            found = search(self._search_renderer(), distance,
-                           self._starts(target, detected if note is None else None, play, seed,
-                                        starts),
-                           budget, seed=seed, on_render=on_render, runs=candidates,
-                           space=Space.of(self.spec))
+            first = self._starts(target, detected if note is None else None, play, seed, starts)
+            if budget.renders is not None:  # a budget smaller than the starts keeps the first
+                first = first[:budget.renders]
+            found = search(self._search_renderer(), distance, first, budget, seed=seed,
+                           on_render=on_render, runs=candidates, space=Space.of(self.spec))
             ranked = found.ranked
             if self.model is not None:
                 scores["distance_network"] = found.network.distance

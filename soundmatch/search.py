@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .errors import SoundmatchError
 from .metrics import SpectralDistance
 
 N_FFT, HOP, N_MELS, FLOOR_DB = 2048, 512, 64, -80.0
@@ -109,11 +110,12 @@ class Candidate:
 @dataclass
 class SearchResult:
     best: Candidate
-    start: Candidate        # the best of the starts, before CMA-ES
+    start: Candidate        # the best of the starts, before the search moves
     network: Candidate      # the first start (the network's guess, where there is a network)
     renders: int
     seconds: float
-    # The best candidate of each CMA-ES run, best first (``runs`` of them, from distinct starts).
+    # The best candidate of each run of the search, best first (``runs`` of them, from distinct
+    # starts).
     ranked: list[Candidate] = field(default_factory=list)
 
 
@@ -183,18 +185,24 @@ class ProcessRenderer(Renderer):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        self.renders = [None] * processes
+        self.renders, self.source = [None] * processes, spec.source
         self.pool = ProcessPoolExecutor(processes, mp.get_context("spawn"),
                                         initializer=_process_init,
                                         initargs=(spec.to_dict(), spec.source, spec.trusted))
         self.chunk = 4
 
     def __call__(self, distance: MatchDistance, candidates: list[Candidate]) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         jobs = [(c.params, c.note, c.base) for c in candidates]
         chunk = max(1, min(self.chunk, len(jobs) // len(self.renders)))
-        for c, audio in zip(candidates, self.pool.map(_process_render, jobs, chunksize=chunk),
-                            strict=True):
-            c.distance, c.gain = distance(audio)
+        try:
+            for c, audio in zip(candidates, self.pool.map(_process_render, jobs,
+                                                          chunksize=chunk), strict=True):
+                c.distance, c.gain = distance(audio)
+        except BrokenProcessPool:
+            raise SoundmatchError(f"{self.source}: a synth process died while rendering the "
+                                  "search's candidates (the synth crashed)") from None
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)

@@ -150,3 +150,7 @@ def test_the_syx_a_match_writes_plays_the_samples_of_the_match(tmp_path):
     synth.set_patch(synth.load_preset(tmp_path / "m.preset.syx"))
     replayed = result.gain * synth.render_note(result.note)
     np.testing.assert_array_equal(replayed.astype(np.float32), result.audio)
+    # in key: the .syx is played at the input's nearest key, the octave is not in the patch
+    assert result.detected is not None and result.note == round(result.detected)
+    record = yaml.safe_load((tmp_path / "m.params.yaml").read_text())
+    assert record["note"] == result.note and abs(record["detected_note"] - 62) < 0.5

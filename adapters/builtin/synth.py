@@ -57,6 +57,8 @@ OPTIONS: dict[str, float] = {
     "level": 0.5,            # output gain before the soft clipper
 }
 
+# Options that only give a parameter its starting value (option -> parameter).
+MIRRORED_OPTIONS = {"release": "amp_release", "reverb_room_size": "reverb_size"}
 # The values each option may take.
 OPTION_RANGES: dict[str, tuple[float, float]] = {
     "release": (0.0, 60.0), "reverb_room_size": (0.0, 1.0), "reverb_damping": (0.0, 1.0),
@@ -106,8 +108,8 @@ class BuiltinSynth(SynthAdapter):
                 )
         self.options = {**OPTIONS, **{k: _option(spec, k, v) for k, v in spec.options.items()}}
         self._patch = dict(PARAMETERS)
-        self._patch["amp_release"] = self.options["release"]
-        self._patch["reverb_size"] = self.options["reverb_room_size"]
+        for option, parameter in MIRRORED_OPTIONS.items():
+            self._patch[parameter] = self.options[option]
         for p in spec.parameters:
             self._patch[p.synth_name] = p.default
         self._noise = np.zeros(0)
@@ -164,6 +166,9 @@ class BuiltinSynth(SynthAdapter):
     def save_preset(self, path: str | Path) -> Path:
         """A builtin preset is a YAML mapping of its parameters (synth units) and options."""
         path = Path(path)
-        preset = {"synth": "builtin", "parameters": self.get_patch(), "options": self.options}
+        # One value per setting: the release and room size options only seed the parameters
+        # amp_release and reverb_size, which the preset holds.
+        options = {k: v for k, v in self.options.items() if k not in MIRRORED_OPTIONS}
+        preset = {"synth": "builtin", "parameters": self.get_patch(), "options": options}
         path.write_text(yaml.safe_dump(preset, sort_keys=False))
         return path
