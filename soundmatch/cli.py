@@ -586,11 +586,12 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
     for path, reason in skipped:
         stderr.print(f"skipped {path}: {reason}")
     matcher.presets = found
-    model = (f"the model {matcher.checkpoint.path.name}, " if matcher.checkpoint is not None
-             else "no model, ")
-    stderr.print(f"Matching on {matcher.spec.adapter} ({matcher.spec.name}: "
-                 f"{len(matcher.spec)} parameters) from {model}the spec's defaults"
-                 + (f" and {len(found)} presets" if found else ""))
+    if not as_json:  # stdout: stderr is for what went wrong, --json's stdout for JSON alone
+        model = (f"the model {matcher.checkpoint.path.name}" if matcher.checkpoint is not None
+                 else "no model: the spec's defaults")
+        stdout.print(f"Matching on {matcher.spec.adapter} ({matcher.spec.name}, "
+                     f"{len(matcher.spec)} parameters) from {model}"
+                     + (f" and {len(found)} presets" if found else ""))
     stems = unique_stems(inputs)
     failures, records = 0, []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -620,7 +621,7 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
             finally:
                 bars.advance(batch)
             records.append(_match_record(result, stems[path], paths))
-            write_scores_table(out, records[-1:])
+            write_scores_table(out)
             if not as_json:
                 _print_match(matcher, result, paths)
     if as_json:
@@ -652,36 +653,40 @@ def _match_record(result, stem: str, paths: dict) -> dict:
     }
 
 
-def write_scores_table(out: Path, records: list[dict]) -> Path:
-    """``OUT/scores.csv``: one row per matched input, earlier rows of other stems kept (a batch
-    into a folder adds to its table), written whole."""
+def write_scores_table(out: Path) -> Path:
+    """``OUT/scores.csv``: one row per match in the folder (its best candidate), built from the
+    ``.params.yaml`` files there under the folder's lock, so that it agrees with the sets it
+    describes whoever wrote them; written whole."""
     import csv
     import io
 
-    from .fileio import read_bounded, write_text_atomic
+    import yaml
 
-    path = out / "scores.csv"
-    rows: dict[str, dict] = {}
-    if path.is_file():
-        try:
-            text = read_bounded(path, 64 << 20, "scores table").decode()
-            rows = {r["stem"]: r for r in csv.DictReader(io.StringIO(text)) if r.get("stem")}
-        except (SoundmatchError, UnicodeDecodeError, csv.Error, KeyError):
-            rows = {}  # not ours, or damaged: rewritten from what this run knows
-    for record in records:
-        s = record["scores"]
-        rows[record["stem"]] = {
-            "stem": record["stem"], "input": record["input"], "note": record["note"],
-            "detected_note": record["detected_note"], "gain_db": record["gain_db"],
-            "level_limited_db": record["level_limited_db"], "distance": s["distance"],
-            "spectral_convergence": s["spectral_convergence"],
-            "spectral_distance": s["spectral_distance"], "renders": s.get("renders", 0),
-            "start": record["start"]}
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, SCORE_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows[k] for k in sorted(rows))
-    return write_text_atomic(path, buffer.getvalue())
+    from .fileio import FolderLock, read_bounded, write_text_atomic
+
+    with FolderLock(out):
+        rows = []
+        for path in sorted(out.glob("*.params.yaml")):
+            try:
+                record = yaml.safe_load(read_bounded(path, 1 << 20, "match record"))
+                s = record["scores"]
+                if record.get("rank", 1) != 1:
+                    continue
+                rows.append({
+                    "stem": path.name[:-len(".params.yaml")], "input": record["source"],
+                    "note": record["note"], "detected_note": record.get("detected_note"),
+                    "gain_db": record["gain_db"],
+                    "level_limited_db": s.get("level_limited_db", 0.0),
+                    "distance": s["distance"], "spectral_convergence": s["spectral_convergence"],
+                    "spectral_distance": s["spectral_distance"], "renders": s.get("renders", 0),
+                    "start": record.get("start", "")})
+            except (SoundmatchError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+                continue  # not a match record of ours: not in the table
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, SCORE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return write_text_atomic(out / "scores.csv", buffer.getvalue())
 
 
 def _print_match(matcher, result, paths) -> None:

@@ -119,7 +119,7 @@ class FileSet:
 
     def __enter__(self) -> FileSet:
         self.folder.mkdir(parents=True, exist_ok=True)
-        with _FolderLock(self.folder):
+        with FolderLock(self.folder):
             recover(self.folder)
             self.tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f"{TMP_PREFIX}{self.key}."))
             # Held while this run writes: ``recover`` removes private folders nobody holds.
@@ -146,7 +146,7 @@ class FileSet:
         for name in names:
             with open(self.tmp / name, "rb") as f:
                 os.fsync(f.fileno())
-        with _FolderLock(self.folder):
+        with FolderLock(self.folder):
             journal = self.folder / f"{TMP_PREFIX}{self.key}{JOURNAL}"
             write_text_atomic(journal, json.dumps({"folder": self.tmp.name, "files": names}))
             _finish(self.folder, journal)
@@ -155,8 +155,9 @@ class FileSet:
 HOLD, JOURNAL, LOCK = ".hold", ".journal", ".soundmatch-lock"
 
 
-class _FolderLock:
-    """An exclusive lock on a folder's file sets (released by the kernel if the process dies)."""
+class FolderLock:
+    """An exclusive lock on a folder's file sets (released by the kernel if the process dies):
+    ``FileSet`` commits under it, and so does whatever summarises the sets in a folder."""
 
     def __init__(self, folder: Path):
         self.file = open(folder / LOCK, "a+b")  # noqa: SIM115 - closed in __exit__

@@ -267,10 +267,10 @@ class Matcher:
 
     def _starts(self, target: np.ndarray, pitch: float | None, play: float, seed: int,
                 extra: int = JITTER_STARTS) -> list[Candidate]:
-        """The network's starts (where there is a model), the spec's defaults, every preset."""
+        """The network's starts (with a model; else the spec's defaults), then every preset."""
         starts = (self._network_starts(target, pitch, play, seed, extra)
-                  if self.model is not None else [])
-        starts.append(Candidate(self.spec.defaults(), play, origin="defaults"))
+                  if self.model is not None
+                  else [Candidate(self.spec.defaults(), play, origin="defaults")])
         return starts + self._preset_starts(play)
 
     def match(self, source: str | Path | np.ndarray, sample_rate: int | None = None,

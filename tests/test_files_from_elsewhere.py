@@ -31,6 +31,8 @@ from .conftest import REPO, run_soundmatch, soundmatch_command
 SOUND = REPO / "examples" / "sounds" / "builtin-a.wav"
 OTHER_SOUND = REPO / "examples" / "sounds" / "builtin-c.wav"
 MATCH_FILES = ("match.wav", "params.yaml", "preset.yaml", "compare.png")
+# A folder one match (stem x) was written into: its set, the folder's lock, the scores table.
+WHOLE_FOLDER = sorted([f"x.{kind}" for kind in MATCH_FILES] + [".soundmatch-lock", "scores.csv"])
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
@@ -255,7 +257,10 @@ def test_two_runs_into_one_folder_never_mix_their_sets(same_stem, tmp_path):
         for run in runs:
             assert run.wait(timeout=300) == 0, run.stderr.read()
         assert match_set(out) in sets, f"attempt {attempt}: a mixed set"
-        assert listing(out) == sorted([f"x.{kind}" for kind in MATCH_FILES] + [".soundmatch-lock"])
+        assert listing(out) == WHOLE_FOLDER
+        # and the scores table describes the set that is there
+        source = (out / "x.params.yaml").read_text().splitlines()[0].split(": ", 1)[1]
+        assert (out / "scores.csv").read_text().splitlines()[1].split(",")[1] == source
 
 
 def test_a_match_killed_at_any_moment_leaves_the_earlier_result_whole(same_stem, tmp_path):
@@ -279,7 +284,7 @@ def test_a_match_killed_at_any_moment_leaves_the_earlier_result_whole(same_stem,
     # and the next run cleans up whatever a killed one left
     result = run_soundmatch("match", inputs[1], "--checkpoint", "builtin-16", "--out", out)
     assert result.returncode == 0 and match_set(out) == sets[1]
-    assert listing(out) == sorted([f"x.{kind}" for kind in MATCH_FILES] + [".soundmatch-lock"])
+    assert listing(out) == WHOLE_FOLDER
 
 
 def test_a_set_interrupted_while_renaming_is_finished_by_the_next(tmp_path, monkeypatch):
