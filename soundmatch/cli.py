@@ -581,8 +581,7 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
     else:
         matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
     announce_synth(matcher.adapter)
-    found, skipped = read_presets(matcher.adapter,
-                                  presets or matcher.adapter.default_presets(), exclude=None)
+    found, skipped = read_presets(matcher.adapter, presets or matcher.adapter.default_presets())
     for path, reason in skipped:
         stderr.print(f"skipped {path}: {reason}")
     matcher.presets = found
@@ -621,7 +620,7 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
             finally:
                 bars.advance(batch)
             records.append(_match_record(result, stems[path], paths))
-            write_scores_table(out)
+            write_scores_table(out, stems[path])
             if not as_json:
                 _print_match(matcher, result, paths)
     if as_json:
@@ -635,7 +634,7 @@ SCORE_COLUMNS = ("stem", "input", "note", "detected_note", "gain_db", "level_lim
 
 
 def _match_record(result, stem: str, paths: dict) -> dict:
-    """What ``match --json`` prints and ``scores.csv`` tabulates for one input."""
+    """What ``match --json`` prints for one input."""
     s = result.scores
     return {
         "input": result.source, "stem": stem,
@@ -653,40 +652,54 @@ def _match_record(result, stem: str, paths: dict) -> dict:
     }
 
 
-def write_scores_table(out: Path) -> Path:
-    """``OUT/scores.csv``: one row per match in the folder (its best candidate), built from the
-    ``.params.yaml`` files there under the folder's lock, so that it agrees with the sets it
-    describes whoever wrote them; written whole."""
+def write_scores_table(out: Path, stem: str) -> Path:
+    """``OUT/scores.csv``: one row per match in the folder (its best candidate). ``stem``'s row
+    is read from its ``.params.yaml`` under the folder's lock, so that it agrees with the set on
+    disk whoever wrote it; the other rows are kept while their records exist (a batch costs one
+    record read per input, not one per input and match in the folder); written whole."""
     import csv
     import io
 
-    import yaml
-
     from .fileio import FolderLock, read_bounded, write_text_atomic
 
+    path = out / "scores.csv"
     with FolderLock(out):
-        rows = []
-        for path in sorted(out.glob("*.params.yaml")):
+        rows: dict[str, dict] = {}
+        if path.is_file():
             try:
-                record = yaml.safe_load(read_bounded(path, 1 << 20, "match record"))
-                s = record["scores"]
-                if record.get("rank", 1) != 1:
-                    continue
-                rows.append({
-                    "stem": path.name[:-len(".params.yaml")], "input": record["source"],
-                    "note": record["note"], "detected_note": record.get("detected_note"),
-                    "gain_db": record["gain_db"],
-                    "level_limited_db": s.get("level_limited_db", 0.0),
-                    "distance": s["distance"], "spectral_convergence": s["spectral_convergence"],
-                    "spectral_distance": s["spectral_distance"], "renders": s.get("renders", 0),
-                    "start": record.get("start", "")})
-            except (SoundmatchError, yaml.YAMLError, KeyError, TypeError, AttributeError):
-                continue  # not a match record of ours: not in the table
+                text = read_bounded(path, 64 << 20, "scores table").decode()
+                rows = {r["stem"]: r for r in csv.DictReader(io.StringIO(text))
+                        if r.get("stem") and (out / f"{r['stem']}.params.yaml").is_file()}
+            except (SoundmatchError, UnicodeDecodeError, csv.Error):
+                rows = {}  # damaged or not ours: rebuilt as the batch goes
+        row = _scores_row(out, stem)
+        if row is not None:
+            rows[stem] = row
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, SCORE_COLUMNS)
+        writer = csv.DictWriter(buffer, SCORE_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
-        return write_text_atomic(out / "scores.csv", buffer.getvalue())
+        writer.writerows(rows[k] for k in sorted(rows))
+        return write_text_atomic(path, buffer.getvalue())
+
+
+def _scores_row(out: Path, stem: str) -> dict | None:
+    """``stem``'s row of the scores table, from its match record; None if it has none."""
+    import yaml
+
+    from .fileio import read_bounded
+
+    try:
+        record = yaml.safe_load(read_bounded(out / f"{stem}.params.yaml", 1 << 20,
+                                             "match record"))
+        s = record["scores"]
+        return {"stem": stem, "input": record["source"], "note": record["note"],
+                "detected_note": record.get("detected_note"), "gain_db": record["gain_db"],
+                "level_limited_db": s.get("level_limited_db", 0.0), "distance": s["distance"],
+                "spectral_convergence": s["spectral_convergence"],
+                "spectral_distance": s["spectral_distance"], "renders": s.get("renders", 0),
+                "start": record.get("start", "")}
+    except (SoundmatchError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _print_match(matcher, result, paths) -> None:

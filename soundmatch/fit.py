@@ -15,16 +15,16 @@ import numpy as np
 
 from . import plugins
 from .errors import SoundmatchError
-from .presets import read_presets as load_presets
+from .presets import read_presets
 from .spec import Categorical, Empirical, Spec
 
 
-def read_presets(spec: Spec, folder: Path, exclude: Path | None = None
-                 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def preset_values(spec: Spec, folder: Path, exclude: Path | None = None
+                  ) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Normalised values (presets x parameters) of the presets the adapter can read."""
     adapter = plugins.create_adapter(spec)
     try:
-        presets, skipped = load_presets(adapter, [folder], exclude)
+        presets, skipped = read_presets(adapter, [folder], exclude)
     finally:
         adapter.close()
     rows = []
@@ -55,7 +55,7 @@ def _preset_problem(spec: Spec, values: dict) -> str | None:
 
 def fit_spec(spec: Spec, folder: Path, decimals: int = 4, exclude: Path | None = None
              ) -> tuple[Spec, int, list]:
-    values, skipped = read_presets(spec, folder, exclude)
+    values, skipped = preset_values(spec, folder, exclude)
     if len(values) < 2:
         raise SoundmatchError(f"{folder}: found {len(values)} usable presets for "
                               f"{spec.name}, expected at least 2")

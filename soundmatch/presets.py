@@ -33,15 +33,15 @@ def preset_files(paths: Iterable[str | Path], suffixes: Iterable[str],
     run. A file named directly is taken whatever its suffix."""
     wanted = {s.lower() for s in suffixes}
     excluded = exclude.resolve() if exclude is not None else None
-    found: list[Path] = []
+    found: dict[Path, None] = {}  # ordered, and a file named twice is read once
     for path in map(Path, paths):
         if not path.exists():
             raise SoundmatchError(f"{path}: no such preset file or folder")
         files = ([path] if not path.is_dir() else sorted(
             p for p in path.rglob("*") if p.suffix.lower() in wanted and p.is_file()
             and not p.is_symlink() and not p.name.startswith(TMP_PREFIX)))
-        found += [p for p in files if p.resolve() != excluded and p not in found]
-    return found
+        found.update((p, None) for p in files if p.resolve() != excluded)
+    return list(found)
 
 
 def read_presets(adapter: SynthAdapter, paths: Iterable[str | Path],

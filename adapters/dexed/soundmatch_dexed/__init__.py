@@ -176,7 +176,8 @@ class Dexed(SynthAdapter):
     def default_presets(self) -> list[Path]:
         """The DX7 banks installed here: hexter's factory voices (Debian's ``hexter`` package),
         and the cartridges a Dexed install keeps, where found."""
-        return [p for p in FACTORY_BANKS if p.is_dir() and any(p.glob("*.[dDsS][xXyY][7xX]"))]
+        return [folder for folder in FACTORY_BANKS if folder.is_dir() and any(
+            p.suffix.lower() in self.preset_suffixes for p in folder.iterdir())]
 
     def set_patch(self, patch):
         for name, value in patch.items():
