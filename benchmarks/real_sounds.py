@@ -111,7 +111,11 @@ def run_row(matcher: Matcher, sounds: list[dict], refine, starts: int | None,
         result = matcher.match(path, **kwargs)
         written = matcher.save(result, tmp, stem=f"{label}-{path.stem}")["audio"]
         seconds = time.perf_counter() - began
-        rows.append({**scores(load_input(path), load_input(written)), "seconds": seconds})
+        rows.append({**scores(load_input(path), load_input(written)), "seconds": seconds,
+                     "note": result.note, "detected": result.detected,
+                     # an octave error: played 6 or more semitones from the sound's true note
+                     "octave_error": (sound["note"] is not None
+                                      and abs(result.note - sound["note"]) >= 6)})
         console.print(f"  {label} {k + 1}/{len(sounds)} {sound['file']}: SC "
                       f"{rows[-1]['sc']:.3f}, log-mel {rows[-1]['logmel_l1']:.3f}, "
                       f"{seconds:.1f} s", highlight=False)
@@ -124,6 +128,7 @@ def summarise(name: str, rows: list[dict], saw: list[dict]) -> dict:
             "logmel_l1": float(np.mean([r["logmel_l1"] for r in rows])),
             "mr_distance": float(np.mean([r["mr_distance"] for r in rows])),
             "wins": int(sum(r["sc"] < s["sc"] for r, s in zip(rows, saw, strict=True))),
+            "octave_errors": int(sum(r.get("octave_error", False) for r in rows)),
             "count": len(rows),
             "seconds": float(np.median([r.get("seconds", 0.0) for r in rows]))}
 
@@ -131,12 +136,13 @@ def summarise(name: str, rows: list[dict], saw: list[dict]) -> dict:
 def table(title: str, summaries: list[dict]) -> Table:
     t = Table(title=title)
     for col in ("", "SC mean", "SC median", "beats saw on SC", "log-mel L1 (80 dB)",
-                "MR distance", "s/sound (median)"):
+                "MR distance", "octave errors", "s/sound (median)"):
         t.add_column(col, justify="left" if not col else "right")
     for s in summaries:
         t.add_row(s["row"], f"{s['sc']:.3f}", f"{s['sc_median']:.3f}",
                   "-" if s["row"] == "sawtooth" else f"{s['wins']} of {s['count']}",
                   f"{s['logmel_l1']:.3f}", f"{s['mr_distance']:.3f}",
+                  "-" if s["row"] == "sawtooth" else str(s["octave_errors"]),
                   "-" if s["row"] == "sawtooth" else f"{s['seconds']:.1f}")
     return t
 
@@ -144,13 +150,15 @@ def table(title: str, summaries: list[dict]) -> Table:
 def markdown(overall: list[dict], by_category: dict, categories: list[str],
              sounds: list[dict]) -> str:
     lines = ["| | SC mean | SC median | beats the sawtooth on SC | log-mel L1 (80 dB) | "
-             "MR distance | s/sound (median) |", "|---|---|---|---|---|---|---|"]
+             "MR distance | octave errors | s/sound (median) |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in overall:
         saw = s["row"] == "sawtooth"
         wins = "-" if saw else f"{s['wins']} of {s['count']}"
         seconds = "-" if saw else f"{s['seconds']:.1f}"
+        octaves = "-" if saw else str(s["octave_errors"])
         lines.append(f"| {s['row']} | {s['sc']:.3f} | {s['sc_median']:.3f} | {wins} | "
-                     f"{s['logmel_l1']:.3f} | {s['mr_distance']:.3f} | {seconds} |")
+                     f"{s['logmel_l1']:.3f} | {s['mr_distance']:.3f} | {octaves} | {seconds} |")
     lines += ["", "SC mean by category (wins against the sawtooth):", "",
               "| category | n | " + " | ".join(s["row"] for s in overall) + " |",
               "|---|---|" + "---|" * len(overall)]

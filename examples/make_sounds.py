@@ -83,6 +83,9 @@ def main() -> None:
         truth[f"builtin-{name}.wav"] = {"note": note, "parameters": {
             p.name: round(float(p.denormalise(x)), 6) for p, x in zip(spec.parameters, u,
                                                                       strict=True)}}
+    # The other pitched sounds' notes, for the test that every example plays in tune.
+    truth["pluck-a3.wav"] = {"note": 57}
+    truth["bell-e4.wav"] = {"note": 64}
     pluck = karplus_strong(220.0, 2.5, 48000)
     write_wav(OUT / "pluck-a3.wav", np.stack([pluck, 0.8 * pluck]).astype(np.float32), 48000)
     write_wav(OUT / "hat.wav", hat(1.0, 44100).astype(np.float32), 44100)

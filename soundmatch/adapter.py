@@ -171,6 +171,13 @@ class SynthAdapter(ABC):
         user names none (``--presets``): the synth's factory banks, say. Default: none."""
         return []
 
+    def transposed(self, patch: Mapping[str, float], semitones: int) -> dict[str, float] | None:
+        """``patch`` (the synth's whole patch, as ``get_patch`` gives it) changed to sound
+        ``semitones`` higher from the same key, or None where the synth cannot (the default;
+        or beyond its range). A match played an octave from the input's key is written this way,
+        so that its preset plays the input's pitch from the input's key."""
+        return None
+
     def render_note(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
         """``render`` with the spec's note and velocity where none is given, the note rounded
         unless ``fractional_notes``, and the result checked against the contract."""

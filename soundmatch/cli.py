@@ -619,7 +619,7 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
                 continue
             finally:
                 bars.advance(batch)
-            records.append(_match_record(result, stems[path], paths))
+            records.append(_match_record(matcher, result, stems[path], paths))
             write_scores_table(out, stems[path])
             if not as_json:
                 _print_match(matcher, result, paths)
@@ -629,18 +629,22 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
         raise SoundmatchError(f"{failures} of {len(inputs)} inputs could not be matched")
 
 
-SCORE_COLUMNS = ("stem", "input", "note", "detected_note", "gain_db", "level_limited_db",
-                 "distance", "spectral_convergence", "spectral_distance", "renders", "start")
+SCORE_COLUMNS = ("stem", "input", "note", "detected_note", "octave", "preset_key", "gain_db",
+                 "level_limited_db", "distance", "spectral_convergence", "spectral_distance",
+                 "renders", "start")
 
 
-def _match_record(result, stem: str, paths: dict) -> dict:
+def _match_record(matcher, result, stem: str, paths: dict) -> dict:
     """What ``match --json`` prints for one input."""
     s = result.scores
+    shift = matcher.transposition(result)
     return {
         "input": result.source, "stem": stem,
         "files": {kind: str(p) for kind, p in paths.items()},
         "note": round(result.note, 2),
         "detected_note": round(result.detected, 2) if result.detected is not None else None,
+        "octave": result.octave, "preset_key": round(result.note) - shift,
+        "preset_transposed": shift,
         "gain_db": round(result.gain_db, 2), "level_limited_db": s.get("level_limited_db", 0.0),
         "start": result.origin,
         "scores": {k: round(float(v), 5) for k, v in s.items()},
@@ -693,7 +697,8 @@ def _scores_row(out: Path, stem: str) -> dict | None:
                                              "match record"))
         s = record["scores"]
         return {"stem": stem, "input": record["source"], "note": record["note"],
-                "detected_note": record.get("detected_note"), "gain_db": record["gain_db"],
+                "detected_note": record.get("detected_note"), "octave": record.get("octave", 0),
+                "preset_key": record.get("preset_key"), "gain_db": record["gain_db"],
                 "level_limited_db": s.get("level_limited_db", 0.0), "distance": s["distance"],
                 "spectral_convergence": s["spectral_convergence"],
                 "spectral_distance": s["spectral_distance"], "renders": s.get("renders", 0),
@@ -703,8 +708,15 @@ def _scores_row(out: Path, stem: str) -> dict | None:
 
 
 def _print_match(matcher, result, paths) -> None:
-    pitch = (f"note {result.note:.2f}, detected {result.detected:.2f}" if result.pitched
+    pitch = (f"detected {result.detected:.2f}, played {result.note:.2f}" if result.pitched
              else f"no pitch detected, played at note {result.note:.2f}")
+    if result.octave:
+        pitch += f", {result.octave:+d} octave"
+    shift = matcher.transposition(result)
+    if shift:
+        pitch += f"; preset transposed {shift:+d} to play from key {result.key}"
+    elif result.key is not None and round(result.note) != result.key:
+        pitch += f"; play the preset at key {round(result.note)}"
     table = Table(title=f"{result.source} ({pitch})", box=box.SIMPLE_HEAD)
     for col in ("parameter", "value", "unit"):
         table.add_column(col, justify="right" if col == "value" else "left")

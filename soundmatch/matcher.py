@@ -72,6 +72,10 @@ def resolve_checkpoint(name_or_path: str | Path | None) -> Path:
 PEAK_LIMIT = 10 ** (-0.1 / 20)
 DEFAULT_REFINE = "6s"  # what `match --refine` searches with no value, see README
 JITTER_STARTS = 4      # starts beside the network's guess(es), see _starts
+# How much closer (as a fraction of the distance) the network's guess an octave from the detected
+# pitch must be to be taken. On benchmarks/real-sounds, with no margin 14 of 59 pitched sounds
+# took an octave start and all 14 were wrong; from 0.2 none was taken (benchmarks/octaves.py).
+OCTAVE_MARGIN = 0.2
 
 
 @dataclass
@@ -92,12 +96,18 @@ class Match:
     scores: dict[str, float] = field(default_factory=dict)
     origin: str = "network"       # what the match grew from: network, defaults, preset NAME
     detected: float | None = None  # the pitch detected in the input (fractional MIDI note)
+    key: int | None = None        # the input's key: the note named with --note, else detected
     base: dict[str, float] | None = None  # the preset's whole patch under the spec's values
     others: list[Match] = field(default_factory=list)  # the next best answers (--candidates)
 
     @property
     def gain_db(self) -> float:
         return float(20 * np.log10(max(self.gain, 1e-12)))
+
+    @property
+    def octave(self) -> int:
+        """Octaves between the note played and the input's key (0 unless an octave start won)."""
+        return 0 if self.key is None else round((self.note - self.key) / 12)
 
 
 class Matcher:
@@ -236,8 +246,9 @@ class Matcher:
     def _network_starts(self, target: np.ndarray, pitch: float | None, play: float,
                         seed: int, extra: int = JITTER_STARTS) -> list[Candidate]:
         """The network's guess at the detected note first; then, for a pitched sound, its guess
-        an octave either side (pitch trackers and sub-octave stops disagree by octaves); then
-        the guess with dropout on (where the model has dropout) or jittered."""
+        an octave either side (pitch trackers and sub-octave stops disagree by octaves), taken
+        only if closer by ``OCTAVE_MARGIN``; then the guess with dropout on (where the model has
+        dropout) or jittered."""
         guess = self.predict(target, play)
         starts = [Candidate(guess, play, origin="network")]
         if pitch is not None:
@@ -245,7 +256,8 @@ class Matcher:
                 other = play + octave
                 if 0 <= other <= 127:
                     starts.append(Candidate(self.predict(target, other), other,
-                                            origin=f"network, {octave:+.0f} semitones"))
+                                            origin=f"network, {octave:+.0f} semitones",
+                                            handicap=1.0 / (1.0 - OCTAVE_MARGIN)))
         rng = np.random.default_rng(seed)
         has_dropout = any(isinstance(m, torch.nn.Dropout) and m.p > 0
                           for m in self.model.modules())
@@ -328,9 +340,30 @@ class Matcher:
         else:
             ranked = [Candidate(self.predict(target, play), play, origin="network")]
             ranked[0].distance, ranked[0].gain = distance(self.render(ranked[0].params, play))
-        matches = [self._result(c, name, detected, target, onset, dict(scores)) for c in ranked]
+        key = round(note) if note is not None else (round(detected) if detected is not None
+                                                    else None)
+        matches = [replace(self._result(c, name, detected, target, onset, dict(scores)), key=key)
+                   for c in ranked]
         matches[0].others = matches[1:]
         return matches[0]
+
+    def _whole_patch(self, match: Match) -> dict[str, float]:
+        """The synth's whole patch of ``match`` (its start's preset, the spec's values on top),
+        set on ``self.adapter``."""
+        self.adapter.set_patch(self.base if match.base is None else match.base)
+        self.adapter.set_patch(self.spec.to_synth(match.params))
+        self._bases.pop(id(self.adapter), None)
+        return self.adapter.get_patch()
+
+    def transposition(self, match: Match) -> int:
+        """Semitones the preset ``save`` writes for ``match`` is transposed by: where the match
+        plays another key than the input's (``match.key``) and the synth can transpose
+        (``SynthAdapter.transposed``), the shift that makes the input's key play it; else 0,
+        and the preset plays at ``round(match.note)``."""
+        shift = round(match.note) - match.key if match.key is not None else 0
+        if shift and self.adapter.transposed(self._whole_patch(match), shift) is not None:
+            return shift
+        return 0
 
     def _result(self, best: Candidate, name: str, detected: float | None, target: np.ndarray,
                 onset: int, scores: dict[str, float]) -> Match:
@@ -372,12 +405,23 @@ class Matcher:
                  "preset": files.path(f"{stem}.preset{self.adapter.preset_suffix}"),
                  "plot": files.path(f"{stem}.compare.png")}
         units = {p.name: p.unit for p in self.spec.parameters}
+        # The preset holds the whole patch: the start's preset, the spec's values on top, and
+        # where the match plays another key than the input's, the synth's transpose moved so
+        # that the input's key plays it (else the record names the key to play).
+        shift = self.transposition(match)
+        patch = self._whole_patch(match)
+        if shift:
+            self.adapter.set_patch(self.adapter.transposed(patch, shift))
         record = {
             "source": match.source, "synth": self.spec.adapter, "spec": self.spec.name,
             "checkpoint": str(self.checkpoint.path) if self.checkpoint is not None else None,
             "rank": rank, "start": match.origin, "note": round(match.note, 2),
             "pitch_detected": match.pitched,
             "detected_note": round(match.detected, 2) if match.detected is not None else None,
+            "octave": match.octave,  # octaves between the note played and the input's key
+            # The key that plays the preset at the input's pitch, and the semitones its
+            # transpose was moved by to make that the input's key.
+            "preset_key": round(match.note) - shift, "preset_transposed": shift,
             # The patch plays at the synth's own level; this gain makes it sound as loud as the
             # input (the .match.wav has it applied).
             "gain_db": round(match.gain_db, 2),
@@ -389,10 +433,6 @@ class Matcher:
         audio_io.write_wav(paths["audio"], np.concatenate(
             [np.zeros(match.onset, np.float32), match.audio]), match.sample_rate)
         paths["parameters"].write_text(yaml.safe_dump(record, sort_keys=False))
-        # The preset holds the whole patch: the start's preset, the spec's values on top.
-        self.adapter.set_patch(self.base if match.base is None else match.base)
-        self.adapter.set_patch(self.spec.to_synth(match.params))
-        self._bases.pop(id(self.adapter), None)
         self.adapter.save_preset(paths["preset"])
         plot_comparison(
             log_mel(match.target, self.features).numpy(),

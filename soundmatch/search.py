@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -105,6 +105,14 @@ class Candidate:
     # preset's own values for everything the spec does not search. None: the adapter's base.
     base: dict[str, float] | None = None
     origin: str = ""    # where the candidate grew from: "network", "defaults", "preset NAME"
+    # How much closer than the others this candidate must be to win: its distance is compared
+    # multiplied by this (an octave start must be measurably closer, see matcher.OCTAVE_MARGIN).
+    handicap: float = 1.0
+
+    @property
+    def rank(self) -> float:
+        """What candidates from different starts are ranked by: the distance, handicapped."""
+        return self.distance * self.handicap
 
 
 @dataclass
@@ -239,7 +247,7 @@ def distinct_starts(starts: list[Candidate], runs: int, min_distance: float = 0.
     patch, and parameters within ``min_distance`` RMS): several answers grow from several
     places."""
     chosen: list[Candidate] = []
-    for c in sorted(starts, key=lambda c: c.distance):
+    for c in sorted(starts, key=lambda c: c.rank):
         if not any(_near(c, o, min_distance) for o in chosen):
             chosen.append(c)
         if len(chosen) == runs:
@@ -286,7 +294,7 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
     try:
         renderer(distance, starts)
         used = len(starts)
-        start = min(starts, key=lambda c: c.distance)
+        start = min(starts, key=lambda c: c.rank)
         best = start
         if on_render:
             on_render(used, best.distance)
@@ -310,18 +318,17 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
                 found, n = _cma(renderer, distance, origin, share, sigma, seed + i, progress)
             used += n
             ranked.append(found)
-            if found.distance < best.distance:
+            if found.rank < best.rank:
                 best = found
     finally:
         torch.set_num_threads(threads)
-    ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.distance)]
+    ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.rank)]
     return SearchResult(_final(best), start, starts[0], used, time.perf_counter() - began,
                         ranked)
 
 
 def _final(c: Candidate) -> Candidate:
-    return Candidate(np.clip(c.params, 0, 1).astype(np.float32), c.note, c.distance, c.gain,
-                     c.base, c.origin)
+    return replace(c, params=np.clip(c.params, 0, 1).astype(np.float32))
 
 
 def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
@@ -343,8 +350,8 @@ def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: 
             asked = es.ask()
             # The last population of a render budget may be cut short: it is scored, not told
             # to CMA-ES (a partial population would mislead it), and the search ends.
-            population = [Candidate(np.asarray(u, dtype=np.float64), start.note,
-                                    base=start.base, origin=start.origin)
+            population = [replace(start, params=np.asarray(u, dtype=np.float64),
+                                  distance=np.inf)
                           for u in asked[:budget.left(used, began)]]
             renderer(distance, population)
             used += len(population)
@@ -383,7 +390,7 @@ def _climb(renderer: Renderer, distance: MatchDistance, start: Candidate, budget
                     u[j] = np.clip(u[j] + rng.choice((-1.0, 1.0)) * move * space.steps[j], 0, 1)
                 else:
                     u[j] = np.clip(u[j] + rng.normal(0.0, 0.02 * scale), 0.0, 1.0)
-            children.append(Candidate(u, start.note, base=start.base, origin=start.origin))
+            children.append(replace(start, params=u, distance=np.inf))
         renderer(distance, children)
         used += len(children)
         closest = min(children, key=lambda c: c.distance)

@@ -152,7 +152,7 @@ def test_match_writes_audio_parameters_preset_and_plot(tiny_checkpoint, tmp_path
     result = run_soundmatch("match", sounds / "lead.wav", sounds / "noise.wav", "--checkpoint",
                             tiny_checkpoint, "--out", out, "--refine", 10)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"lead.wav \(note 6[34]\.\d\d, detected", result.stdout)
+    assert re.search(r"lead.wav \(detected 6[34]\.\d\d, played 6[34]\.\d\d", result.stdout)
     assert "no pitch detected, played at note 60.00" in result.stdout
     assert re.search(r"refined in 10 renders", result.stdout)
     for stem in ("lead", "noise"):
@@ -189,7 +189,8 @@ def test_the_shipped_models_match_the_example_sounds(model, tmp_path):
     choice = ("--checkpoint", model) if model else ()
     result = run_soundmatch("match", sound, *choice, "--out", tmp_path, "--refine", "30")
     assert result.returncode == 0, result.stderr
-    note = float(re.search(r"builtin-a.wav \(note ([\d.]+),", result.stdout).group(1))
+    note = float(re.search(r"builtin-a.wav \(detected [\d.]+, played ([\d.]+)",
+                           result.stdout).group(1))
     assert abs(note - 60) < 0.5  # rendered at 60; its detuned second oscillator pulls it flat
     assert "refined in 30 renders" in result.stdout
     record = yaml.safe_load((tmp_path / "builtin-a.params.yaml").read_text())

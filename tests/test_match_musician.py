@@ -138,3 +138,84 @@ def test_the_readme_python_example_runs_as_written(tmp_path):
     assert abs(note - detected) < 0.01 or abs(abs(note - detected) - 12) < 0.01
     assert (tmp_path / "out" / "voice-ah.params.yaml").exists()
     assert yaml.safe_load((tmp_path / "out" / "voice-ah.params.yaml").read_text())["rank"] == 1
+
+
+def test_every_example_is_played_within_a_semitone_of_its_note(tmp_path):
+    truth = yaml.safe_load((SOUNDS / "truth.yaml").read_text())
+    inputs = [SOUNDS / name for name in truth]
+    result = run_soundmatch("match", *inputs, "--refine", 40, "--json", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    for record in json.loads(result.stdout):
+        note = truth[Path(record["input"]).name]["note"]
+        assert abs(record["note"] - note) <= 1, record
+        assert record["octave"] == 0 and record["preset_key"] == round(record["note"])
+    # the terminal shows the pitch detected beside the note played
+    shown = run_soundmatch("match", SOUNDS / "builtin-b.wav", "--refine", 10, "--out", tmp_path)
+    assert re.search(r"detected 54\.\d\d, played 54\.\d\d", shown.stdout), shown.stdout
+
+
+def tone_file(path: Path, note: float, rate: int = 44100) -> Path:
+    from soundmatch.audio import write_wav
+
+    from .test_match import tone
+
+    write_wav(path, (0.3 * tone(note, "saw", rate=rate)).astype(np.float32), rate)
+    return path
+
+
+dexed = pytest.mark.skipif(sys.version_info < (3, 11), reason="dexed-py needs CPython 3.11+")
+HEXTER_BANK = Path("/usr/share/hexter/dx7_roms.dx7")
+
+
+@dexed
+def test_a_dexed_match_played_at_the_inputs_key_sounds_at_its_pitch(tmp_path):
+    if not HEXTER_BANK.exists():
+        pytest.skip("no factory voices: apt-get install hexter")
+    from soundmatch import plugins
+    from soundmatch.pitch import detect_pitch
+
+    out = tmp_path / "out"
+    result = run_soundmatch("match", SOUNDS / "pluck-a3.wav", "--synth", "dexed", "--presets",
+                            HEXTER_BANK, "--refine", 60, "--json", "--out", out)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)[0]
+    assert record["preset_key"] == round(record["detected_note"]) == 57
+    synth = plugins.create_adapter(plugins.resolve_spec("dexed-voice"))
+    synth.set_patch(synth.load_preset(record["files"]["preset"]))
+    heard = detect_pitch(synth.render_note(record["preset_key"]), 44100)
+    assert abs(heard - record["detected_note"]) < 0.5
+
+
+def octave_off(matcher, sound: Path, tmp_path: Path):
+    """Match ``sound``, then save the match as though the input's key were an octave below the
+    note it plays (as where an octave start wins): the match and the record written."""
+    from dataclasses import replace
+
+    found = matcher.match(sound, refine=10)
+    matcher.save(replace(found, key=found.key - 12), tmp_path, stem="m")
+    return found, yaml.safe_load((tmp_path / "m.params.yaml").read_text())
+
+
+@pytest.mark.parametrize("synth", ["vst3", pytest.param("dexed", marks=dexed)])
+def test_a_match_an_octave_from_the_inputs_key_is_written_transposed(synth, vst3_spec,
+                                                                     tmp_path):
+    from soundmatch import Matcher, plugins
+
+    sound = tone_file(tmp_path / "tone.wav", 57)
+    matcher = (Matcher.for_synth(spec=vst3_spec(options={"transpose_parameter": "transpose"}))
+               if synth == "vst3" else Matcher.for_synth("dexed"))
+    found, record = octave_off(matcher, sound, tmp_path)
+    assert record["octave"] == 1 and record["preset_transposed"] == 12
+    assert record["preset_key"] == 45
+    # the preset, played at the input's key, plays the match's samples
+    synth = plugins.create_adapter(matcher.spec)
+    synth.set_patch(synth.load_preset(tmp_path / f"m.preset{synth.preset_suffix}"))
+    np.testing.assert_allclose(found.gain * synth.render_note(45), found.audio, atol=1e-4)
+
+
+def test_a_synth_that_cannot_transpose_names_the_key_to_play(tmp_path):
+    from soundmatch import Matcher
+
+    _, record = octave_off(Matcher.load(), tone_file(tmp_path / "tone.wav", 57), tmp_path)
+    assert record["octave"] == 1 and record["preset_transposed"] == 0
+    assert record["preset_key"] == round(record["note"]) == 57

@@ -84,7 +84,7 @@ def test_an_unknown_parameter_name_lists_the_closest(vst3_spec):
 def test_spec_tools_inspect_init_fit_and_check(vst3_plugin, vst3_spec, tmp_path):
     inspect = run_soundmatch("spec", "inspect", "--plugin", vst3_plugin)
     assert inspect.returncode == 0, inspect.stderr
-    assert "cutoff_hz" in inspect.stdout and "7 parameters" in inspect.stdout
+    assert "cutoff_hz" in inspect.stdout and "8 parameters" in inspect.stdout
     drafted = tmp_path / "drafted.yaml"
     init = run_soundmatch("spec", "init", "--plugin", vst3_plugin, "--out", drafted,
                           "--include", "cutoff|reso|shape")
@@ -148,7 +148,7 @@ def test_render_train_evaluate_match_on_the_plugin(vst3_plugin, tmp_path):
                            env=no_override, cwd=tmp_path)
     assert match.returncode == 0, match.stderr
     assert f"loaded {Path(vst3_plugin).resolve()}" in " ".join(match.stderr.split())
-    assert "target.wav (note 64" in match.stdout
+    assert "target.wav (detected 64" in match.stdout
     assert (tmp_path / "out" / "target.preset.vstpreset").stat().st_size > 0
 
 

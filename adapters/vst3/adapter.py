@@ -15,6 +15,11 @@ lower-case, underscores) in the plugin's own units. Spec options (``synth.option
   plugin's engine takes them before the reset; ``state`` then reloads the plugin's own state,
   values included. ``auto`` (the default) renders one probe patch when the plugin loads and keeps
   the first of these, in that order, under which every value survives the render.
+- ``transpose_parameter``: the plugin's parameter that transposes (its pedalboard name), and
+  ``transpose_per_semitone`` its change for one semitone (default 1: a parameter in semitones).
+  A match played an octave from the input's key is written with this parameter moved, so that
+  the preset plays the input's pitch from the input's key; without it, the match record names
+  the key to play instead.
 - ``keep_alive``: ``true`` (the default on Linux) loads a second, idle instance of the plugin
   beside the one that renders. pedalboard clears a note's tail by reinstantiating an instrument
   on every render; on Linux a plugin built with JUCE then also stops and restarts its message
@@ -45,7 +50,8 @@ from soundmatch.errors import SoundmatchError, first_line
 from soundmatch.fileio import read_bounded
 from soundmatch.spec import Spec
 
-OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply", "keep_alive")
+OPTIONS = ("plugin_path", "plugin_name", "base_state", "apply", "keep_alive",
+           "transpose_parameter", "transpose_per_semitone")
 APPLY_MODES = ("direct", "flush", "state")
 FLUSH_SAMPLES = 64
 # A plugin's saved state: kilobytes for most, a few MB with samples or wavetables inside.
@@ -213,6 +219,22 @@ class VST3Synth(SynthAdapter):
 
     def parameter_names(self) -> set[str]:
         return set(self.plugin.parameters)
+
+    def transposed(self, patch: Mapping[str, float], semitones: int) -> dict[str, float] | None:
+        name = self.spec.options.get("transpose_parameter")
+        if name is None:
+            return None
+        per = self.spec.options.get("transpose_per_semitone", 1.0)
+        if name not in patch or isinstance(per, bool) or not isinstance(per, (int, float)):
+            raise SoundmatchError(f"{self.spec.source}: synth.options.transpose_parameter: "
+                                  f"found {name!r} (per semitone {per!r}), expected one of the "
+                                  "plugin's parameters and a number")
+        parameter = self.plugin.parameters[name]
+        shifted = patch[name] + semitones * float(per)
+        low, high = getattr(parameter, "min_value", None), getattr(parameter, "max_value", None)
+        if low is not None and high is not None and not low <= shifted <= high:
+            return None
+        return {**patch, name: shifted}
 
     # -------------------------------------------------------------- rendering
 

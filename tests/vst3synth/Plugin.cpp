@@ -59,6 +59,9 @@ juce::AudioProcessorValueTreeState::ParameterLayout makeLayout()
         juce::AudioParameterFloatAttributes().withLabel ("s")));
     p.push_back (std::make_unique<juce::AudioParameterChoice> (
         juce::ParameterID { "mode", 1 }, "Mode", juce::StringArray { "Mono", "Legato" }, 0));
+    // Semitones added to every note played, as a synth's transpose or coarse tune.
+    p.push_back (std::make_unique<juce::AudioParameterInt> (
+        juce::ParameterID { "transpose", 1 }, "Transpose", -24, 24, 0));
     return { p.begin(), p.end() };
 }
 } // namespace
@@ -75,6 +78,7 @@ public:
         resonance = state.getRawParameterValue ("resonance");
         attack = state.getRawParameterValue ("attack");
         decay = state.getRawParameterValue ("decay");
+        transpose = state.getRawParameterValue ("transpose");
         commit();
     }
 
@@ -180,7 +184,7 @@ private:
         {
             note = m.getNoteNumber();
             velocity = m.getFloatVelocity();
-            frequency = juce::MidiMessage::getMidiNoteInHertz (note);
+            frequency = 440.0 * std::pow (2.0, (note + transpose->load() - 69.0) / 12.0);
             stage = Stage::attack;
         }
         else if (m.isNoteOff() && m.getNoteNumber() == note)
@@ -243,6 +247,7 @@ private:
     std::atomic<float>* resonance = nullptr;
     std::atomic<float>* attack = nullptr;
     std::atomic<float>* decay = nullptr;
+    std::atomic<float>* transpose = nullptr;
     Lowpass filter;
     double sampleRate = 44100.0, phase = 0.0, level = 0.0, frequency = 440.0;
     float velocity = 1.0f;

@@ -201,6 +201,14 @@ class Dexed(SynthAdapter):
     def parameter_names(self) -> set[str]:
         return set(NAMES)
 
+    def transposed(self, patch, semitones):
+        # The voice's own transpose (0..48, 24 plays a key as written): what Dexed and a DX7
+        # show as "transpose", so the patch stays as it was otherwise.
+        shifted = patch["transpose"] + semitones
+        if not 0 <= shifted <= MAXIMA["transpose"]:
+            return None
+        return {**patch, "transpose": float(shifted)}
+
     def render(self, note, velocity) -> np.ndarray:
         r = self.spec.render
         self._load()
