@@ -397,10 +397,11 @@ class Parameter:
         return u if self.type == "continuous" else self.normalise(self.denormalise(u))
 
     def label(self, value: float) -> str:
-        """A synth value as a person reads it: a choice's name, a step's number."""
+        """A synth value as a person reads it: a choice's name, a step's number, a continuous
+        value to four figures."""
         if self.type == "choice":
             return self.choices[round(float(value) - self.min)]
-        return f"{value:g}"
+        return f"{value:.4g}" if self.type == "continuous" else f"{value:g}"
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "synth_name": self.synth_name}

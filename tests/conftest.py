@@ -160,3 +160,53 @@ def vst3_spec(vst3_plugin, tmp_path):
         return path
 
     return write
+
+
+class Server:
+    """A ``soundmatch serve`` running in its own process, as a user starts it."""
+
+    def __init__(self, folder: Path, *args):
+        import re
+        import threading
+
+        self.process = subprocess.Popen(soundmatch_command("serve", "--port", 0, "--folder",
+                                                           folder, *args),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        self.lines: list[str] = []
+        ready = threading.Event()
+
+        def read():  # the first line names the address; the rest is kept for failures
+            for line in self.process.stdout:
+                self.lines.append(line)
+                ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        ready.wait(120)
+        found = re.search(r"http://\S+/", "".join(self.lines))
+        if found is None:
+            self.stop()
+            raise AssertionError("serve did not start: " + "".join(self.lines))
+        self.url = found.group(0)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture()
+def serve(tmp_path):
+    """Start servers on a folder (``serve(folder, *options)``); all are stopped after the test."""
+    servers = []
+
+    def start(folder=None, *args):
+        servers.append(Server(folder or tmp_path / "served", *args))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,34 @@
+"""A finished match as the page and the API show it: each candidate's files (by name, inside the
+job's folder), scores, start and parameters in the synth's units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def results(matcher, best, folder: Path) -> list[dict]:
+    """One entry per candidate, best first, naming the files ``Matcher.save`` wrote for it."""
+    from .jobs import STEM
+
+    entries = []
+    for rank, match in enumerate([best, *best.others], start=1):
+        stem = STEM if rank == 1 else f"{STEM}.{rank}"
+        files = {"audio": f"{stem}.match.wav", "parameters": f"{stem}.params.yaml",
+                 "preset": f"{stem}.preset{matcher.adapter.preset_suffix}",
+                 "plot": f"{stem}.compare.png"}
+        shift = matcher.transposition(match)
+        entries.append({
+            "rank": rank,
+            "files": {kind: name for kind, name in files.items() if (folder / name).is_file()},
+            "start": match.origin,
+            "note": round(match.note, 2),
+            "detected_note": round(match.detected, 2) if match.detected is not None else None,
+            "preset_key": round(match.note) - shift,
+            "gain_db": round(match.gain_db, 2),
+            "distance": round(float(match.scores["distance"]), 4),
+            "spectral_convergence": round(float(match.scores["spectral_convergence"]), 4),
+            "renders": int(match.scores.get("renders", 0)),
+            "parameters": [{"name": p.name, "value": p.label(match.patch[p.name]),
+                            "unit": p.unit} for p in matcher.spec.parameters],
+        })
+    return entries
