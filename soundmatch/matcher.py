@@ -339,10 +339,12 @@ class Matcher:
             scores["renders"] = found.renders
         else:
             ranked = [Candidate(self.predict(target, play), play, origin="network")]
-            ranked[0].distance, ranked[0].gain = distance(self.render(ranked[0].params, play))
+            rendered = self.render(ranked[0].params, play)
+            ranked[0].distance, ranked[0].gain = distance(rendered)
         key = round(note) if note is not None else (round(detected) if detected is not None
                                                     else None)
-        matches = [replace(self._result(c, name, detected, target, onset, dict(scores)), key=key)
+        matches = [replace(self._result(c, name, detected, target, onset, dict(scores),
+                                        rendered if not budget else None), key=key)
                    for c in ranked]
         matches[0].others = matches[1:]
         return matches[0]
@@ -366,8 +368,10 @@ class Matcher:
         return 0
 
     def _result(self, best: Candidate, name: str, detected: float | None, target: np.ndarray,
-                onset: int, scores: dict[str, float]) -> Match:
-        raw = self.render(best.params, best.note, best.base)
+                onset: int, scores: dict[str, float], raw: np.ndarray | None = None) -> Match:
+        """``best`` as a Match; ``raw``: its render, where the caller has it already."""
+        if raw is None:
+            raw = self.render(best.params, best.note, best.base)
         # Written at the input's level, but never clipped: a gain that would take the peak past
         # PEAK_LIMIT is lowered to it, and the record says by how much.
         peak = float(np.max(np.abs(raw))) * best.gain

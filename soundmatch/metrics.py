@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .spectrum import magnitude
+
 RESOLUTIONS = (256, 1024, 4096)
 SC_FFT = 2048
 FLOOR_DB = -80.0
@@ -20,7 +22,8 @@ FLOOR_DB = -80.0
 def _stft_mag(audio, n_fft: int) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     window = torch.hann_window(n_fft)
-    return torch.stft(x, n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs()
+    return magnitude(torch.stft(x, n_fft, hop_length=n_fft // 4, window=window,
+                                return_complex=True))
 
 
 def spectral_convergence(target, estimate, n_fft: int = SC_FFT) -> float:

@@ -30,36 +30,43 @@ def detect_f0(audio: np.ndarray, rate: int, seconds: float = 1.0) -> float | Non
     frame = int(2 * rate / FMIN) // 2 * 2
     hop = frame // 4
     tau_min, tau_max = int(rate / FMAX), min(int(rate / FMIN), frame // 2)
-    level = np.max(np.abs(x)) if len(x) else 0.0
-    f0s, frames = [], 0
-    for start in range(0, len(x) - frame, hop):
-        seg = x[start:start + frame]
-        if np.max(np.abs(seg)) < 0.05 * level:
-            continue  # too quiet to judge
-        frames += 1
-        tau = _yin_period(seg, tau_min, tau_max)
-        if tau is not None:
-            f0s.append(rate / tau)
-    if frames == 0 or len(f0s) < MIN_VOICED * frames:
+    if len(x) <= frame:
+        return None
+    level = np.max(np.abs(x))
+    frames = np.lib.stride_tricks.sliding_window_view(x, frame)[: len(x) - frame: hop]
+    frames = frames[np.max(np.abs(frames), axis=1) >= 0.05 * level]  # too quiet to judge
+    if len(frames) == 0:
+        return None
+    cmnd = _cmnd(frames, tau_max)
+    f0s = [rate / tau for row in cmnd if (tau := _period(row, tau_min, tau_max)) is not None]
+    if len(f0s) < MIN_VOICED * len(frames):
         return None
     return float(np.median(f0s))
 
 
-def _yin_period(seg: np.ndarray, tau_min: int, tau_max: int) -> float | None:
-    w = len(seg) // 2
+def _cmnd(frames: np.ndarray, tau_max: int) -> np.ndarray:
+    """YIN's cumulative mean normalised difference of each frame (a row each), for lags
+    0..tau_max, all frames through one FFT."""
+    length = frames.shape[1]
+    w = length // 2
     # Difference function d(tau) = sum (x[j] - x[j+tau])^2 over a window of w, through the FFT.
-    n = 1 << (2 * len(seg) - 1).bit_length()
-    spec = np.fft.rfft(seg, n)
-    corr = np.fft.irfft(spec[: n // 2 + 1] * np.conj(np.fft.rfft(seg[:w], n)), n)[: tau_max + 1]
-    energy = np.concatenate([[0.0], np.cumsum(seg**2)])
-    e0 = energy[w]
+    n = 1 << (2 * length - 1).bit_length()
+    spec = np.fft.rfft(frames, n, axis=1)
+    corr = np.fft.irfft(spec * np.conj(np.fft.rfft(frames[:, :w], n, axis=1)), n,
+                        axis=1)[:, : tau_max + 1]
+    energy = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
     taus = np.arange(tau_max + 1)
-    e_tau = energy[taus + w] - energy[taus]
-    d = e0 + e_tau - 2 * corr
+    d = energy[:, w:w + 1] + (energy[:, taus + w] - energy[:, taus]) - 2 * corr
     cmnd = np.ones_like(d)
-    cumulative = np.cumsum(d[1:])
-    cmnd[1:] = d[1:] * np.arange(1, tau_max + 1) / np.maximum(cumulative, 1e-12)
-    below = np.where(cmnd[tau_min:] < THRESHOLD)[0]
+    cumulative = np.cumsum(d[:, 1:], axis=1)
+    cmnd[:, 1:] = d[:, 1:] * np.arange(1, tau_max + 1) / np.maximum(cumulative, 1e-12)
+    return cmnd
+
+
+def _period(cmnd: np.ndarray, tau_min: int, tau_max: int) -> float | None:
+    """The first lag whose normalised difference dips under the threshold, walked down to its
+    minimum and refined between samples; None for an aperiodic frame."""
+    below = np.flatnonzero(cmnd[tau_min:] < THRESHOLD)
     if len(below) == 0:
         return None
     tau = tau_min + int(below[0])

@@ -29,6 +29,7 @@ import torch
 
 from .errors import SoundmatchError
 from .metrics import SpectralDistance
+from .spectrum import magnitude
 
 N_FFT, HOP, N_MELS, FLOOR_DB = 2048, 512, 64, -80.0
 
@@ -73,7 +74,7 @@ class MatchDistance:
 
     def _mag(self, audio: np.ndarray) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-        return torch.stft(x, N_FFT, HOP, window=self.window, return_complex=True).abs()
+        return magnitude(torch.stft(x, N_FFT, HOP, window=self.window, return_complex=True))
 
     def __call__(self, audio: np.ndarray) -> tuple[float, float]:
         s_hat = self._mag(audio)
@@ -288,9 +289,15 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
     left of ``budget`` equally: CMA-ES over the normalised parameters, or, for a ``space`` of
     mostly steps and choices, a climb that changes a few of them at a time (``_climb``). Never
     returns worse than the best start; ``ranked`` holds the best of each run."""
+    from threadpoolctl import threadpool_limits
+
     began = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the parallelism is across candidates, not inside one STFT
+    # numpy's OpenBLAS would run CMA-ES's small eigendecompositions on threads that then spin,
+    # waiting for more, on the cores the renders need: one BLAS thread took the builtin-rich
+    # search from 88 to 137 renders/s on 2 cores (benchmarks/search.py).
+    blas = threadpool_limits(1, user_api="blas")
     try:
         renderer(distance, starts)
         used = len(starts)
@@ -322,6 +329,7 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
                 best = found
     finally:
         torch.set_num_threads(threads)
+        blas.restore_original_limits()
     ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.rank)]
     return SearchResult(_final(best), start, starts[0], used, time.perf_counter() - began,
                         ranked)
@@ -331,12 +339,29 @@ def _final(c: Candidate) -> Candidate:
     return replace(c, params=np.clip(c.params, 0, 1).astype(np.float32))
 
 
+def _import_cma():
+    """The cma package without the matplotlib it imports for plots we never draw: that import
+    was 0.5 s of a match from the command line."""
+    import sys
+
+    blocked = [name for name in ("matplotlib", "matplotlib.pyplot") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails, quietly
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Could not import matplotlib.pyplot"
+            import cma
+    finally:
+        for name in blocked:
+            del sys.modules[name]
+    return cma
+
+
 def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
          sigma: float, seed: int, on_render: Callable[[int, float], None]
          ) -> tuple[Candidate, int]:
     """CMA-ES from ``start`` within ``budget``: the best candidate seen, and the renders used."""
-    import cma
-
+    cma = _import_cma()
     began, used, best = time.perf_counter(), 0, start
     if not budget:
         return best, 0

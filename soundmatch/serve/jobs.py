@@ -230,5 +230,7 @@ class JobStore:
                               candidates=s.candidates, on_render=on_render)
         if job.cancel.is_set():
             raise Cancelled
+        for match in (found, *found.others):  # the records and plots name the upload
+            match.source = job.name
         matcher.save(found, folder, stem=STEM)
         return results(matcher, found, folder)
