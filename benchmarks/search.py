@@ -1,18 +1,29 @@
-"""How fast the search renders candidates, against the synth's own loop in the same run.
+"""How fast the search renders candidates, against the bare loop in the same run; and what a match
+costs around its search.
 
-    python benchmarks/search.py                         # the VST3 test instrument, 1 and 2 workers
-    python benchmarks/search.py --renders 600 --repeats 3
+    python benchmarks/search.py                       # builtin-rich, dexed, the VST3 instrument
+    python benchmarks/search.py --synths builtin-rich --renders 1000 --repeats 5
+    python benchmarks/search.py --cold 3              # and `soundmatch match` from the shell
 
-For a synth that must render on its process's main thread (a VST3 plugin through pedalboard), the
-search renders its candidates in worker processes, one plugin instance each. Each row times a
-warm search (the worker processes already started) of ``--renders`` candidates from the spec's
-defaults, and the reference is a plain loop in this process: set the patch, render, the same
-distance. Medians of ``--repeats``; ratios against the loop of the same run.
+The search row times ``Matcher.match(sound, refine=N)`` on a real sound (examples/sounds), warm,
+minus a ``refine`` of the starts alone: candidates per second of the search itself. The bare loop
+renders and scores exactly the candidates that search tried, grouped as it grouped them, on the
+same threads (or worker processes), with no search logic: what the synth and the distance allow.
+For the VST3 instrument, which renders in worker processes, a second reference is one plugin
+instance in this process. Medians of ``--repeats``.
+
+The match table: a warm ``Matcher.match(array)`` with no search (the network's guess; a synth
+with no model always searches, at the default budget), and with ``--cold N`` the whole command
+line, ``soundmatch match FILE --refine 10`` and at the default budget, each in a new process
+(medians of N).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,58 +32,141 @@ from rich.console import Console
 from rich.table import Table
 
 from soundmatch import Matcher
-from soundmatch.search import MatchDistance
+from soundmatch.audio import read_audio, to_mono
+from soundmatch.search import Candidate, MatchDistance
 
 REPO = Path(__file__).resolve().parents[1]
+SOUND = REPO / "examples" / "sounds" / "pluck-a3.wav"
 TEST_SYNTH = REPO / "tests" / "vst3synth" / "testsynth.yaml"
+SYNTHS = {
+    "builtin-rich": lambda: Matcher.load(),
+    "dexed": lambda: Matcher.for_synth("dexed"),
+    "vst3 test instrument": lambda: Matcher.for_synth(spec=TEST_SYNTH),
+}
+CLI = {"builtin-rich": [], "dexed": ["--synth", "dexed"],
+       "vst3 test instrument": ["--spec", str(TEST_SYNTH)]}
 
 
-def bare_loop(matcher: Matcher, target: np.ndarray, renders: int) -> float:
-    """Renders per second of: set a random patch, render, score it; one instance, no search."""
-    distance = MatchDistance(target, matcher.sample_rate)
-    rng = np.random.default_rng(0)
-    for _ in range(8):  # warm, like the search's
-        distance(matcher.render(rng.random(len(matcher.spec)), 60.0))
+class Recording:
+    """Wraps a matcher's renderer: keeps every batch of candidates it is given."""
+
+    def __init__(self, renderer):
+        self.renderer, self.batches = renderer, []
+
+    def __call__(self, distance, candidates):
+        self.batches.append([(c.params.copy(), c.note, c.base) for c in candidates])
+        self.renderer(distance, candidates)
+
+
+def search_rate(matcher: Matcher, sound: np.ndarray, rate: int, renders: int):
+    """(renders per second of the search, the batches it rendered past the starts)."""
+    found = matcher.match(sound, sample_rate=rate, refine=1)  # warm
+    first = len(matcher._starts(found.target, found.detected, found.note, 0))
     began = time.perf_counter()
-    for _ in range(renders):
-        distance(matcher.render(rng.random(len(matcher.spec)), 60.0))
-    return renders / (time.perf_counter() - began)
+    matcher.match(sound, sample_rate=rate, refine=first)
+    start_seconds = time.perf_counter() - began
+    recording = Recording(matcher._search_renderer())
+    matcher._renderer = recording
+    try:
+        began = time.perf_counter()
+        found = matcher.match(sound, sample_rate=rate, refine=first + renders)
+        seconds = time.perf_counter() - began - start_seconds
+    finally:
+        matcher._renderer = recording.renderer
+    searched = int(found.scores["renders"]) - first
+    return searched / seconds, recording.batches[1:]
 
 
-def searched(matcher: Matcher, target: np.ndarray, renders: int) -> float:
-    matcher.match(target, sample_rate=matcher.sample_rate, note=60.0, refine=16)  # warm
+def bare_rate(matcher: Matcher, distance: MatchDistance, batches) -> float:
+    """The same candidates, rendered and scored in the same batches on the same workers."""
+    renderer = matcher._search_renderer()
+    count = sum(len(b) for b in batches)
     began = time.perf_counter()
-    result = matcher.match(target, sample_rate=matcher.sample_rate, note=60.0, refine=renders)
-    return result.scores["renders"] / (time.perf_counter() - began)
+    for batch in batches:
+        renderer(distance, [Candidate(p, note, base=base) for p, note, base in batch])
+    return count / (time.perf_counter() - began)
+
+
+def one_instance_rate(matcher: Matcher, distance: MatchDistance, batches) -> float:
+    """The same candidates on one synth instance in this process, one after another."""
+    count = sum(len(b) for b in batches)
+    began = time.perf_counter()
+    for batch in batches:
+        for p, note, base in batch:
+            distance(matcher.render(p, note, base))
+    return count / (time.perf_counter() - began)
+
+
+def warm_match_ms(matcher: Matcher, sound: np.ndarray, rate: int, repeats: int = 10) -> float:
+    matcher.match(sound, sample_rate=rate)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        matcher.match(sound, sample_rate=rate)
+        times.append(time.perf_counter() - began)
+    return 1000 * float(np.median(times))
+
+
+def cold_seconds(args: list[str], repeats: int) -> float:
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(repeats):
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "soundmatch", "match", str(SOUND), *args,
+                            "--out", out], check=True, capture_output=True)
+            times.append(time.perf_counter() - began)
+    return float(np.median(times))
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--spec", type=Path, default=TEST_SYNTH)
-    ap.add_argument("--renders", type=int, default=400)
+    ap.add_argument("--synths", nargs="+", choices=list(SYNTHS), default=list(SYNTHS))
+    ap.add_argument("--renders", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cold", type=int, default=0, metavar="N",
+                    help="also time the command line, N runs each")
     args = ap.parse_args(argv)
     console = Console(stderr=True)
-    one = Matcher.for_synth(spec=args.spec, workers=1)
-    two = Matcher.for_synth(spec=args.spec, workers=2)
-    target = one.render(np.clip(one.spec.defaults() + 0.2, 0, 1), 60.0)
-    rows: dict[str, list[float]] = {"bare loop (1 instance)": [], "search, 1 worker": [],
-                                    "search, 2 worker processes": []}
-    for k in range(args.repeats):
-        rows["bare loop (1 instance)"].append(bare_loop(one, target, args.renders))
-        rows["search, 1 worker"].append(searched(one, target, args.renders))
-        rows["search, 2 worker processes"].append(searched(two, target, args.renders))
-        console.print(f"repeat {k + 1}: " + ", ".join(f"{n} {v[-1]:.1f}/s"
-                                                      for n, v in rows.items()))
-    reference = float(np.median(rows["bare loop (1 instance)"]))
-    table = Table(title=f"{one.spec.name}: search renders per second ({args.renders} renders, "
-                        f"median of {args.repeats})")
-    for col in ("", "renders/s", "of the bare loop"):
-        table.add_column(col, justify="left" if not col else "right")
-    for name, values in rows.items():
-        median = float(np.median(values))
-        table.add_row(name, f"{median:.1f}", f"{median / reference:.2f}")
-    Console().print(table)
+    audio, rate = read_audio(SOUND)
+    sound = to_mono(audio)
+    speed = Table(title=f"search renders per second on {SOUND.name} ({args.renders} renders past "
+                        f"the starts, median of {args.repeats})")
+    for col in ("synth", "workers", "search", "bare loop, same candidates", "search / bare",
+                "one instance, in process"):
+        speed.add_column(col, justify="left" if col == "synth" else "right")
+    stages = Table(title="a match around its search")
+    for col in ("synth", "warm Matcher.match, no search", "cold CLI --refine 10",
+                "cold CLI --refine (default)"):
+        stages.add_column(col, justify="left" if col == "synth" else "right")
+    for name in args.synths:
+        matcher = SYNTHS[name]()
+        target = matcher.match(sound, sample_rate=rate, refine=1).target
+        distance = MatchDistance(target, matcher.sample_rate)
+        rows: dict[str, list[float]] = {"search": [], "bare": [], "one": []}
+        for k in range(args.repeats):
+            rate_searched, batches = search_rate(matcher, sound, rate, args.renders)
+            rows["search"].append(rate_searched)
+            rows["bare"].append(bare_rate(matcher, distance, batches))
+            if not type(matcher.adapter).thread_safe:
+                rows["one"].append(one_instance_rate(matcher, distance, batches))
+            console.print(f"{name} {k + 1}: " + ", ".join(f"{n} {v[-1]:.1f}/s"
+                                                       for n, v in rows.items() if v))
+        med = {n: float(np.median(v)) if v else None for n, v in rows.items()}
+        kind = "threads" if type(matcher.adapter).thread_safe else "processes"
+        speed.add_row(name, f"{matcher.workers} {kind}", f"{med['search']:.1f}",
+                      f"{med['bare']:.1f}",
+                      f"{med['search'] / med['bare']:.2f}",
+                      "-" if med["one"] is None else f"{med['one']:.1f}")
+        warm = warm_match_ms(matcher, sound, rate, repeats=10 if matcher.model else 3)
+        shown = f"{warm:.0f} ms" if matcher.model else f"{warm / 1000:.1f} s (6 s search)"
+        cold = ([f"{cold_seconds([*CLI[name], '--refine', '10'], args.cold):.1f} s",
+                 f"{cold_seconds([*CLI[name], '--refine'], args.cold):.1f} s"]
+                if args.cold else ["-", "-"])
+        stages.add_row(name, shown, *cold)
+        console.print(f"{name}: warm match {warm:.0f} ms, cold {cold}")
+    out = Console()
+    out.print(speed)
+    out.print(stages)
 
 
 if __name__ == "__main__":

@@ -180,3 +180,30 @@ def test_bad_options_are_one_line(args, tmp_path):
 
     result = run_soundmatch("serve", "--folder", tmp_path, *args)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_users_own_presets_are_starts(serve, tmp_path):
+    from .conftest import run_soundmatch
+
+    preset = REPO / "specs" / "presets" / "builtin" / "bass-acid.yaml"
+    sound = tmp_path / "acid.wav"
+    assert run_soundmatch("play", preset, "--note", 45, "--out", sound).returncode == 0
+    server = serve()
+    status, uploaded, _ = call(server.url, "POST", "/api/presets", preset.read_bytes(),
+                               name="bass-acid.yaml")
+    assert status == 201 and uploaded["name"] == "bass-acid.yaml"
+    _, job, _ = upload(server.url, sound, synth="synth:builtin", presets="0",
+                       preset_files=uploaded["id"], budget="30")
+    done = wait(server.url, job["id"])
+    assert done["state"] == "done", done["error"]
+    assert done["results"][0]["start"] == "preset bass-acid.yaml"  # named as uploaded
+    # a file no synth reads is refused; one the synth cannot read fails its match, saying why
+    status, body, _ = call(server.url, "POST", "/api/presets", b"x", name="notes.txt")
+    assert status == 400 and "expected a preset" in body["error"]
+    _, junk, _ = call(server.url, "POST", "/api/presets", b"\x89PNG" + bytes(100),
+                      name="junk.yaml")
+    _, job, _ = upload(server.url, sound, synth="synth:builtin", preset_files=junk["id"])
+    failed = wait(server.url, job["id"])
+    assert failed["state"] == "failed" and failed["error"].startswith("junk.yaml:")
+    status, body, _ = upload(server.url, sound, synth="synth:builtin", preset_files="0" * 12)
+    assert status == 400 and "no uploaded preset" in body["error"]

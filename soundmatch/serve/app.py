@@ -27,10 +27,10 @@ from starlette.routing import Route
 
 from ..errors import SoundmatchError, first_line
 from ..search import Budget
-from .jobs import FINISHED, JobStore, Settings, display_name, upload_suffix
+from .jobs import FINISHED, ID, JobStore, Settings, display_name, preset_suffix, upload_suffix
 
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
-MAX_SECONDS, MAX_RENDERS, MAX_CANDIDATES = 120.0, 20000, 5
+MAX_SECONDS, MAX_RENDERS, MAX_CANDIDATES, MAX_PRESET_FILES = 120.0, 20000, 5, 20
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # The page loads nothing from elsewhere; recorded audio plays from blob: URLs.
 SECURITY_HEADERS = {
@@ -109,7 +109,12 @@ def parse_settings(params, synths: dict) -> Settings:
         raise SoundmatchError("candidates and seed: expected whole numbers") from None
     if not 1 <= candidates <= MAX_CANDIDATES:
         raise SoundmatchError(f"candidates: found {candidates}, expected 1..{MAX_CANDIDATES}")
-    return Settings(key, str(budget), candidates, params.get("presets", "1") != "0", seed)
+    files = tuple(sorted({f for f in params.get("preset_files", "").split(",") if f}))
+    bad = [f for f in files if not ID.match(f)]
+    if bad or len(files) > MAX_PRESET_FILES:
+        raise SoundmatchError(f"preset_files: found {(bad or [len(files)])[0]!r}, expected up to "
+                              f"{MAX_PRESET_FILES} ids that POST /api/presets gave")
+    return Settings(key, str(budget), candidates, params.get("presets", "1") != "0", seed, files)
 
 
 def create_app(store: JobStore, synths: list, hosts: set[str], max_upload: int) -> Guard:
@@ -129,36 +134,62 @@ def create_app(store: JobStore, synths: list, hosts: set[str], max_upload: int) 
     async def list_matches(request: Request) -> Response:
         return JSONResponse({"matches": store.listing()})
 
+    async def receive(request: Request, suffix: str, shown: str):
+        """The request's body in a file of its own (bounded), or the response refusing it."""
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_upload:
+            return None, error(_too_big(shown, int(length), max_upload), 413)
+        fd, tmp = tempfile.mkstemp(dir=store.folder, prefix=".upload-", suffix=suffix)
+        size = 0
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_upload:
+                    Path(tmp).unlink()
+                    return None, error(_too_big(shown, size, max_upload), 413)
+                f.write(chunk)
+        if size == 0:
+            Path(tmp).unlink()
+            return None, error(f"{shown}: the upload is empty")
+        return Path(tmp), None
+
     async def create(request: Request) -> Response:
         name = request.query_params.get("name", "")
         shown = display_name(name)
         try:
             suffix = upload_suffix(name)
             settings = parse_settings(request.query_params, by_key)
+            missing = [f for f in settings.preset_files if store.preset(f) is None]
+            if missing:
+                raise SoundmatchError(f"preset_files: no uploaded preset {missing[0]!r}")
         except SoundmatchError as exc:
             return error(str(exc))
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_upload:
-            return error(_too_big(shown, int(length), max_upload), 413)
-        fd, tmp = tempfile.mkstemp(dir=store.folder, prefix=".upload-", suffix=suffix)
+        tmp, refused = await receive(request, suffix, shown)
+        if refused is not None:
+            return refused
         try:
-            size = 0
-            with os.fdopen(fd, "wb") as f:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > max_upload:
-                        return error(_too_big(shown, size, max_upload), 413)
-                    f.write(chunk)
-            if size == 0:
-                return error(f"{shown}: the upload is empty")
             try:
-                await run_in_threadpool(_check_audio, Path(tmp), shown)
+                await run_in_threadpool(_check_audio, tmp, shown)
             except SoundmatchError as exc:
                 return error(str(exc))
-            job = store.add(name, Path(tmp), settings)
+            job = store.add(name, tmp, settings)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         return JSONResponse({**job.public(), "position": store.position(job.id)}, 201)
+
+    async def add_preset(request: Request) -> Response:
+        name = request.query_params.get("name", "")
+        try:
+            suffix = preset_suffix(name)
+        except SoundmatchError as exc:
+            return error(str(exc))
+        tmp, refused = await receive(request, suffix, display_name(name))
+        if refused is not None:
+            return refused
+        try:
+            return JSONResponse(store.add_preset(name, tmp), 201)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def found(request: Request):
         return store.get(request.path_params["id"])
@@ -227,6 +258,7 @@ def create_app(store: JobStore, synths: list, hosts: set[str], max_upload: int) 
         Route("/", page), Route("/static/{name}", page),
         Route("/api/synths", list_synths),
         Route("/api/matches", list_matches), Route("/api/matches", create, methods=["POST"]),
+        Route("/api/presets", add_preset, methods=["POST"]),
         Route("/api/matches/{id}", show), Route("/api/matches/{id}", delete, methods=["DELETE"]),
         Route("/api/matches/{id}/events", events),
         Route("/api/matches/{id}/cancel", cancel, methods=["POST"]),

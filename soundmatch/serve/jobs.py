@@ -25,6 +25,7 @@ from ..fileio import read_bounded, write_text_atomic
 
 # What an upload may be: the reader sniffs the content, the suffix only names the type.
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff")
+PRESET_FOLDER = "presets"
 ID = re.compile(r"^[0-9a-f]{12}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 STEM = "match"
@@ -40,13 +41,15 @@ class Cancelled(Exception):
 @dataclass(frozen=True)
 class Settings:
     """What the page asks for: which synth (a key of the server's choices), the budget
-    (``Budget`` text: ``6s`` or ``200``), how many answers, the installed presets or none."""
+    (``Budget`` text: ``6s`` or ``200``), how many answers, the installed presets or none, and
+    preset files the user uploaded (their ids, ``JobStore.add_preset``)."""
 
     synth: str
     budget: str = "6s"
     candidates: int = 1
     presets: bool = True
     seed: int = 0
+    preset_files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,6 +84,21 @@ def upload_suffix(name: str) -> str:
     return suffix
 
 
+def preset_suffix(name: str) -> str:
+    """The stored preset's suffix for an uploaded ``name``: a type some installed adapter reads."""
+    from .. import plugins
+    from ..presets import PRESET_SUFFIXES
+
+    readable = {*PRESET_SUFFIXES}
+    for entry in plugins.adapters():
+        readable |= {entry.obj.preset_suffix, *entry.obj.preset_suffixes}
+    suffix = Path(name.replace("\\", "/")).suffix.lower()
+    if suffix not in readable:
+        raise SoundmatchError(f"{display_name(name)}: found {suffix or 'no'} file type, expected "
+                              f"a preset: {', '.join(sorted(readable))}")
+    return suffix
+
+
 def display_name(name: str) -> str:
     """An uploaded name as text to show: printable, at most 100 characters."""
     shown = "".join(c for c in name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())
@@ -108,12 +126,16 @@ class JobStore:
     # ------------------------------------------------------------------ the records
 
     def _load(self) -> None:
+        for upload in self.folder.glob(".upload-*"):  # a server stopped while receiving it
+            upload.unlink(missing_ok=True)
         for record in sorted(self.folder.glob(f"*/{RECORD}")):
             if not ID.match(record.parent.name):
                 continue
             try:
                 data = json.loads(read_bounded(record, 1 << 20, "job record"))
-                settings = Settings(**data.pop("settings"))
+                stored = data.pop("settings")
+                settings = Settings(**{**stored,
+                                       "preset_files": tuple(stored.get("preset_files", ()))})
                 job = Job(settings=settings, **{k: v for k, v in data.items()
                                                 if k in Job.__dataclass_fields__})
             except (SoundmatchError, ValueError, TypeError, KeyError):
@@ -154,6 +176,28 @@ class JobStore:
             self.queue.append(job_id)
             self.lock.notify()
         return job
+
+    def add_preset(self, name: str, data_path: Path) -> dict:
+        """Keep an uploaded preset file (moved from ``data_path``); its id for the settings."""
+        preset_id = secrets.token_hex(6)
+        folder = self.folder / PRESET_FOLDER
+        folder.mkdir(exist_ok=True)
+        stored = folder / f"{preset_id}{preset_suffix(name)}"
+        os.replace(data_path, stored)
+        write_text_atomic(folder / f"{preset_id}.json", json.dumps({"name": display_name(name)}))
+        return {"id": preset_id, "name": display_name(name)}
+
+    def preset(self, preset_id: str) -> tuple[Path, str] | None:
+        """An uploaded preset's file and name, or None."""
+        if not ID.match(preset_id):
+            return None
+        folder = self.folder / PRESET_FOLDER
+        files = [p for p in folder.glob(f"{preset_id}.*") if p.suffix != ".json"]
+        try:
+            meta = json.loads(read_bounded(folder / f"{preset_id}.json", 4096, "preset record"))
+        except (SoundmatchError, ValueError):
+            return None
+        return (files[0], str(meta.get("name", preset_id))) if len(files) == 1 else None
 
     def position(self, job_id: str) -> int | None:
         """1 for the next to run; None where the job is not waiting."""
@@ -217,7 +261,7 @@ class JobStore:
     def _match(self, job: Job) -> list[dict]:
         from .results import results
 
-        matcher = self.matcher_for(job.settings)
+        matcher = self.matcher_for(job.settings, self.preset)
         folder = self.folder / job.id
 
         def on_render(renders: int, best: float) -> None:

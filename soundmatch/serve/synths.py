@@ -68,23 +68,35 @@ class Matchers:
         self.workers = workers
         self.local = threading.local()
 
-    def __call__(self, settings):
+    def __call__(self, settings, preset=lambda preset_id: None):
+        """The matcher for ``settings``; ``preset(id)`` finds an uploaded preset's file and name."""
         from ..matcher import Matcher
-        from ..presets import read_presets
+        from ..presets import Preset, read_presets
 
         synth = self.synths.get(settings.synth)
         if synth is None or not synth.available:
             raise SoundmatchError(f"synth: found {settings.synth!r}, expected one of "
                                   + ", ".join(k for k, s in self.synths.items() if s.available))
         cache = self.local.__dict__.setdefault("matchers", {})
-        key = (settings.synth, settings.presets)
+        key = (settings.synth, settings.presets, settings.preset_files)
         if key not in cache:
             kind, name = synth.build
             matcher = (Matcher.load(name, workers=self.workers) if kind == "model"
                        else Matcher.for_synth(name, workers=self.workers) if kind == "synth"
                        else Matcher.for_synth(spec=name, workers=self.workers))
+            found = []
             if settings.presets:
-                matcher.presets, _ = read_presets(matcher.adapter,
-                                                  matcher.adapter.default_presets())
+                found, _ = read_presets(matcher.adapter, matcher.adapter.default_presets())
+            for preset_id in settings.preset_files:
+                upload = preset(preset_id)
+                if upload is None:
+                    raise SoundmatchError(f"presets: no uploaded preset {preset_id!r}")
+                path, shown = upload
+                voices, skipped = read_presets(matcher.adapter, [path])
+                if skipped:
+                    raise SoundmatchError(f"{shown}: {skipped[0][1].replace(str(path), shown)}")
+                # Named as the user named the file: the match says which it grew from.
+                found += [Preset(v.name.replace(str(path), shown), v.values) for v in voices]
+            matcher.presets = found
             cache[key] = matcher
         return cache[key]

@@ -101,15 +101,26 @@ function wav(chunks, rate) {
 
 // ------------------------------------------------------------------ starting a match
 
+// The user's own preset files go up first; the match names them by the ids they get.
+async function uploadPresets() {
+  const ids = [];
+  for (const file of $("#preset-files").files) {
+    const preset = await api(`/api/presets?${new URLSearchParams({ name: file.name })}`, { method: "POST", body: file });
+    ids.push(preset.id);
+  }
+  return ids;
+}
+
 async function start() {
   if (!state.file) return;
-  const params = new URLSearchParams({
-    name: state.file.name, synth: $("#synth").value, budget: $("#budget").value.trim(),
-    candidates: $("#candidates").value, presets: $("#presets").checked ? "1" : "0",
-  });
   $("#start").disabled = true;
   say("");
   try {
+    const params = new URLSearchParams({
+      name: state.file.name, synth: $("#synth").value, budget: $("#budget").value.trim(),
+      candidates: $("#candidates").value, presets: $("#presets").checked ? "1" : "0",
+      preset_files: (await uploadPresets()).join(","),
+    });
     const job = await api(`/api/matches?${params}`, { method: "POST", body: state.file });
     show(job);
     follow(job.id);
