@@ -139,19 +139,23 @@ def create_app(store: JobStore, synths: list, hosts: set[str], max_upload: int) 
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_upload:
             return None, error(_too_big(shown, int(length), max_upload), 413)
-        fd, tmp = tempfile.mkstemp(dir=store.folder, prefix=".upload-", suffix=suffix)
-        size = 0
-        with os.fdopen(fd, "wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_upload:
-                    Path(tmp).unlink()
-                    return None, error(_too_big(shown, size, max_upload), 413)
-                f.write(chunk)
+        fd, name = tempfile.mkstemp(dir=store.folder, prefix=".upload-", suffix=suffix)
+        tmp, size = Path(name), 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > max_upload:
+                        tmp.unlink()
+                        return None, error(_too_big(shown, size, max_upload), 413)
+                    f.write(chunk)
+        except BaseException:  # a client gone mid-upload leaves no file behind
+            tmp.unlink(missing_ok=True)
+            raise
         if size == 0:
-            Path(tmp).unlink()
+            tmp.unlink()
             return None, error(f"{shown}: the upload is empty")
-        return Path(tmp), None
+        return tmp, None
 
     async def create(request: Request) -> Response:
         name = request.query_params.get("name", "")
