@@ -4,7 +4,8 @@
 - spectral convergence (SC): ||S - Ŝ||_F / ||S||_F on the linear STFT magnitude, as the paper;
 - multi-resolution log-spectral distance: mean |log S - log Ŝ| over several STFT sizes (natural
   log, so 0.1 is about 0.9 dB on average), floored 80 dB below the target's peak; it does not blow
-  up on quiet targets as SC can, and is what ``--refine`` minimises.
+  up on quiet targets as SC can. (``--refine`` minimises ``search.MatchDistance``, SC plus log-mel
+  L1 at the input's level; this one is reported beside it.)
 """
 
 from __future__ import annotations
