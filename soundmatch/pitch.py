@@ -8,7 +8,8 @@ pressed: two oscillators a fifth apart repeat an octave below the lower one, and
 partials repeat at a third of its note. A synth plays a note with energy at that note, so where
 the period's own partial is absent (``ABSENT_DB`` below the strongest), the pitch is that of the
 lowest partial that is really there. On benchmarks/real-sounds this turned 4 octave errors of 62
-pitched sounds into 3 (benchmarks/octaves.py); the match's octave starts catch the rest.
+pitched sounds into 3 (benchmarks/octaves.py): two organs whose 16-foot stop really
+sounds an octave below the key, and the tubular bells, whose strike note has no partial.
 """
 
 from __future__ import annotations
