@@ -73,7 +73,7 @@ PEAK_LIMIT = 10 ** (-0.1 / 20)
 DEFAULT_REFINE = "6s"  # what `match --refine` searches with no value, see README
 JITTER_STARTS = 4      # starts beside the network's guess(es), see _starts
 # How much closer (as a fraction of the distance) the network's guess an octave from the detected
-# pitch must be to be taken. On benchmarks/real-sounds, with no margin 14 of 59 pitched sounds
+# pitch must be to be taken. On benchmarks/real-sounds, with no margin 14 of 62 pitched sounds
 # took an octave start and all 14 were wrong; from 0.2 none was taken (benchmarks/octaves.py).
 OCTAVE_MARGIN = 0.2
 
