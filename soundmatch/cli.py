@@ -639,15 +639,10 @@ SCORE_COLUMNS = ("stem", "input", "note", "detected_note", "octave", "preset_key
 def _match_record(matcher, result, stem: str, paths: dict) -> dict:
     """What ``match --json`` prints for one input."""
     s = result.scores
-    shift = matcher.transposition(result)
     return {
         "input": result.source, "stem": stem,
         "files": {kind: str(p) for kind, p in paths.items()},
-        "note": round(result.note, 2),
-        "detected_note": round(result.detected, 2) if result.detected is not None else None,
-        "octave": result.octave, "preset_key": round(result.note) - shift,
-        "preset_transposed": shift,
-        "gain_db": round(result.gain_db, 2), "level_limited_db": s.get("level_limited_db", 0.0),
+        **matcher.pitch_fields(result), "level_limited_db": s.get("level_limited_db", 0.0),
         "start": result.origin,
         "scores": {k: round(float(v), 5) for k, v in s.items()},
         "candidates": [{"rank": rank, "start": o.origin,

@@ -357,15 +357,22 @@ class Matcher:
         self._bases.pop(id(self.adapter), None)
         return self.adapter.get_patch()
 
+    def _preset_patch(self, match: Match) -> tuple[dict[str, float], int]:
+        """The whole patch the preset of ``match`` holds (set on ``self.adapter``: its start's
+        preset, the spec's values on top) and the semitones it is transposed by: where the match
+        plays another key than the input's and the synth can transpose, moved so that the
+        input's key plays it."""
+        patch = self._whole_patch(match)
+        shift = _key_shift(match)
+        moved = self.adapter.transposed(patch, shift) if shift else None
+        return (patch, 0) if moved is None else (moved, shift)
+
     def transposition(self, match: Match) -> int:
         """Semitones the preset ``save`` writes for ``match`` is transposed by: where the match
         plays another key than the input's (``match.key``) and the synth can transpose
         (``SynthAdapter.transposed``), the shift that makes the input's key play it; else 0,
         and the preset plays at ``round(match.note)``."""
-        shift = round(match.note) - match.key if match.key is not None else 0
-        if shift and self.adapter.transposed(self._whole_patch(match), shift) is not None:
-            return shift
-        return 0
+        return self._preset_patch(match)[1] if _key_shift(match) else 0
 
     def _result(self, best: Candidate, name: str, detected: float | None, target: np.ndarray,
                 onset: int, scores: dict[str, float], raw: np.ndarray | None = None) -> Match:
@@ -398,29 +405,22 @@ class Matcher:
         with FileSet(out, stem) as files:
             paths = self._write(match, files, stem, 1)
             for rank, other in enumerate(match.others, start=2):
-                self._write(other, files, f"{stem}.{rank}", rank)
+                self._write(other, files, stem, rank)
         return {kind: out / path.name for kind, path in paths.items()}
 
-    def _write(self, match: Match, files: FileSet, stem: str, rank: int) -> dict[str, Path]:
-        from .plots import plot_comparison
+    def file_names(self, stem: str, rank: int = 1) -> dict[str, str]:
+        """The files ``save`` writes for the ``rank``-th answer (``STEM.2.*``...), by kind."""
+        stem = stem if rank == 1 else f"{stem}.{rank}"
+        return {"audio": f"{stem}.match.wav", "parameters": f"{stem}.params.yaml",
+                "preset": f"{stem}.preset{self.adapter.preset_suffix}",
+                "plot": f"{stem}.compare.png"}
 
-        paths = {"audio": files.path(f"{stem}.match.wav"),
-                 "parameters": files.path(f"{stem}.params.yaml"),
-                 "preset": files.path(f"{stem}.preset{self.adapter.preset_suffix}"),
-                 "plot": files.path(f"{stem}.compare.png")}
-        units = {p.name: p.unit for p in self.spec.parameters}
-        # The preset holds the whole patch: the start's preset, the spec's values on top, and
-        # where the match plays another key than the input's, the synth's transpose moved so
-        # that the input's key plays it (else the record names the key to play).
-        shift = self.transposition(match)
-        patch = self._whole_patch(match)
-        if shift:
-            self.adapter.set_patch(self.adapter.transposed(patch, shift))
-        record = {
-            "source": match.source, "synth": self.spec.adapter, "spec": self.spec.name,
-            "checkpoint": str(self.checkpoint.path) if self.checkpoint is not None else None,
-            "rank": rank, "start": match.origin, "note": round(match.note, 2),
-            "pitch_detected": match.pitched,
+    def pitch_fields(self, match: Match, shift: int | None = None) -> dict:
+        """The note, pitch, key and level every record of a match gives (``.params.yaml``,
+        ``match --json``, ``serve``); ``shift``: its ``transposition``, where known."""
+        shift = self.transposition(match) if shift is None else shift
+        return {
+            "note": round(match.note, 2), "pitch_detected": match.pitched,
             "detected_note": round(match.detected, 2) if match.detected is not None else None,
             "octave": match.octave,  # octaves between the note played and the input's key
             # The key that plays the preset at the input's pitch, and the semitones its
@@ -429,6 +429,20 @@ class Matcher:
             # The patch plays at the synth's own level; this gain makes it sound as loud as the
             # input (the .match.wav has it applied).
             "gain_db": round(match.gain_db, 2),
+        }
+
+    def _write(self, match: Match, files: FileSet, stem: str, rank: int) -> dict[str, Path]:
+        from .plots import plot_comparison
+
+        paths = {kind: files.path(name) for kind, name in self.file_names(stem, rank).items()}
+        units = {p.name: p.unit for p in self.spec.parameters}
+        patch, shift = self._preset_patch(match)
+        if shift:
+            self.adapter.set_patch(patch)
+        record = {
+            "source": match.source, "synth": self.spec.adapter, "spec": self.spec.name,
+            "checkpoint": str(self.checkpoint.path) if self.checkpoint is not None else None,
+            "rank": rank, "start": match.origin, **self.pitch_fields(match, shift),
             "scores": {k: round(float(v), 5) for k, v in match.scores.items()},
             "parameters": {p.name: _shown(p, match.patch[p.name], units[p.name])
                            for p in self.spec.parameters},
@@ -459,6 +473,11 @@ def transpose(audio: np.ndarray, rate: int, semitones: int) -> np.ndarray:
     new_rate = 50 * round(rate / factor / 50)
     shifted = AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), rate, new_rate).numpy()
     return audio_io.fit_length(shifted, len(audio))
+
+
+def _key_shift(match: Match) -> int:
+    """Semitones from the input's key to the key the match plays (0 where it has no key)."""
+    return round(match.note) - match.key if match.key is not None else 0
 
 
 def _with_adapter(spec, adapter: str):

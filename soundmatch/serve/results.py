@@ -12,19 +12,12 @@ def results(matcher, best, folder: Path) -> list[dict]:
 
     entries = []
     for rank, match in enumerate([best, *best.others], start=1):
-        stem = STEM if rank == 1 else f"{STEM}.{rank}"
-        files = {"audio": f"{stem}.match.wav", "parameters": f"{stem}.params.yaml",
-                 "preset": f"{stem}.preset{matcher.adapter.preset_suffix}",
-                 "plot": f"{stem}.compare.png"}
-        shift = matcher.transposition(match)
+        files = matcher.file_names(STEM, rank)
         entries.append({
             "rank": rank,
             "files": {kind: name for kind, name in files.items() if (folder / name).is_file()},
             "start": match.origin,
-            "note": round(match.note, 2),
-            "detected_note": round(match.detected, 2) if match.detected is not None else None,
-            "preset_key": round(match.note) - shift,
-            "gain_db": round(match.gain_db, 2),
+            **matcher.pitch_fields(match),
             "distance": round(float(match.scores["distance"]), 4),
             "spectral_convergence": round(float(match.scores["spectral_convergence"]), 4),
             "renders": int(match.scores.get("renders", 0)),
