@@ -60,8 +60,10 @@ def available_synths(specs: tuple[Path, ...] = ()) -> list[Synth]:
 
 
 class Matchers:
-    """A ``Matcher`` per synth and presets choice, per worker thread (a matcher holds its synth
-    instances, which one thread drives at a time); ``workers`` render threads each."""
+    """One ``Matcher`` per synth and worker thread (a matcher holds its synth instances, which
+    one thread drives at a time), ``workers`` render threads each; its presets are the job's
+    (read again only when they change, so that a server taking many uploads holds one matcher
+    per synth, not one per set of presets)."""
 
     def __init__(self, synths: list[Synth], workers: int):
         self.synths = {s.key: s for s in synths}
@@ -71,32 +73,43 @@ class Matchers:
     def __call__(self, settings, preset=lambda preset_id: None):
         """The matcher for ``settings``; ``preset(id)`` finds an uploaded preset's file and name."""
         from ..matcher import Matcher
-        from ..presets import Preset, read_presets
 
         synth = self.synths.get(settings.synth)
         if synth is None or not synth.available:
             raise SoundmatchError(f"synth: found {settings.synth!r}, expected one of "
                                   + ", ".join(k for k, s in self.synths.items() if s.available))
         cache = self.local.__dict__.setdefault("matchers", {})
-        key = (settings.synth, settings.presets, settings.preset_files)
-        if key not in cache:
+        if settings.synth not in cache:
             kind, name = synth.build
             matcher = (Matcher.load(name, workers=self.workers) if kind == "model"
                        else Matcher.for_synth(name, workers=self.workers) if kind == "synth"
                        else Matcher.for_synth(spec=name, workers=self.workers))
-            found = []
-            if settings.presets:
-                found, _ = read_presets(matcher.adapter, matcher.adapter.default_presets())
-            for preset_id in settings.preset_files:
-                upload = preset(preset_id)
-                if upload is None:
-                    raise SoundmatchError(f"presets: no uploaded preset {preset_id!r}")
-                path, shown = upload
-                voices, skipped = read_presets(matcher.adapter, [path])
-                if skipped:
-                    raise SoundmatchError(f"{shown}: {skipped[0][1].replace(str(path), shown)}")
-                # Named as the user named the file: the match says which it grew from.
-                found += [Preset(v.name.replace(str(path), shown), v.values) for v in voices]
-            matcher.presets = found
-            cache[key] = matcher
-        return cache[key]
+            cache[settings.synth] = [matcher, None]
+        entry = cache[settings.synth]
+        chosen = (settings.presets, settings.preset_files)
+        if entry[1] != chosen:
+            entry[1] = None  # a bad preset file: read again for the next job
+            entry[0].presets = _presets(entry[0].adapter, settings, preset)
+            entry[1] = chosen
+        return entry[0]
+
+
+def _presets(adapter, settings, preset) -> list:
+    """The installed presets (where asked for), then the user's uploaded ones, named as the
+    user named their files."""
+    from ..presets import Preset, read_presets
+
+    found = []
+    if settings.presets:
+        found, _ = read_presets(adapter, adapter.default_presets())
+    for preset_id in settings.preset_files:
+        upload = preset(preset_id)
+        if upload is None:
+            raise SoundmatchError(f"presets: no uploaded preset {preset_id!r}")
+        path, shown = upload
+        voices, skipped = read_presets(adapter, [path])
+        if skipped:
+            raise SoundmatchError(f"{shown}: {skipped[0][1].replace(str(path), shown)}")
+        # Named as the user named the file: the match says which it grew from.
+        found += [Preset(v.name.replace(str(path), shown), v.values) for v in voices]
+    return found
