@@ -18,6 +18,7 @@ Why these choices (measured on benchmarks/real_sounds.py; see docs/results.md):
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -339,22 +340,30 @@ def _final(c: Candidate) -> Candidate:
     return replace(c, params=np.clip(c.params, 0, 1).astype(np.float32))
 
 
+_CMA_LOCK = threading.Lock()
+
+
 def _import_cma():
     """The cma package without the matplotlib it imports for plots we never draw: that import
-    was 0.5 s of a match from the command line."""
+    was 0.5 s of a match from the command line. Once, under a lock: searches on other threads
+    (``serve --jobs``) must not see matplotlib blocked, nor unblock it twice."""
     import sys
 
-    blocked = [name for name in ("matplotlib", "matplotlib.pyplot") if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails, quietly
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Could not import matplotlib.pyplot"
-            import cma
-    finally:
+    with _CMA_LOCK:
+        if "cma" in sys.modules:
+            return sys.modules["cma"]
+        blocked = [name for name in ("matplotlib", "matplotlib.pyplot")
+                   if name not in sys.modules]
         for name in blocked:
-            del sys.modules[name]
-    return cma
+            sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails, quietly
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Could not import matplotlib.pyplot"
+                import cma
+        finally:
+            for name in blocked:
+                del sys.modules[name]
+        return cma
 
 
 def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
