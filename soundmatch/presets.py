@@ -44,13 +44,17 @@ def preset_files(paths: Iterable[str | Path], suffixes: Iterable[str],
     return list(found)
 
 
+def readable_suffixes(adapter: SynthAdapter | type[SynthAdapter]) -> set[str]:
+    """The preset file types looked for on behalf of ``adapter`` (an instance or its class)."""
+    return {*PRESET_SUFFIXES, adapter.preset_suffix, *adapter.preset_suffixes}
+
+
 def read_presets(adapter: SynthAdapter, paths: Iterable[str | Path],
                  exclude: Path | None = None) -> tuple[list[Preset], list[tuple[str, str]]]:
     """Every voice in the preset files among ``paths``, and (file, reason) for each file the
     adapter cannot read: a junk file is skipped and reported, never fatal."""
-    suffixes = {*PRESET_SUFFIXES, adapter.preset_suffix, *adapter.preset_suffixes}
     presets, skipped = [], []
-    for path in preset_files(paths, suffixes, exclude):
+    for path in preset_files(paths, readable_suffixes(adapter), exclude):
         try:
             voices = adapter.load_presets(path)
         except (SoundmatchError, ValueError, TypeError, OSError, yaml.YAMLError) as exc:

@@ -87,11 +87,9 @@ def upload_suffix(name: str) -> str:
 def preset_suffix(name: str) -> str:
     """The stored preset's suffix for an uploaded ``name``: a type some installed adapter reads."""
     from .. import plugins
-    from ..presets import PRESET_SUFFIXES
+    from ..presets import readable_suffixes
 
-    readable = {*PRESET_SUFFIXES}
-    for entry in plugins.adapters():
-        readable |= {entry.obj.preset_suffix, *entry.obj.preset_suffixes}
+    readable = set().union(*(readable_suffixes(entry.obj) for entry in plugins.adapters()))
     suffix = Path(name.replace("\\", "/")).suffix.lower()
     if suffix not in readable:
         raise SoundmatchError(f"{display_name(name)}: found {suffix or 'no'} file type, expected "
