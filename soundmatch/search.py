@@ -290,15 +290,8 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
     left of ``budget`` equally: CMA-ES over the normalised parameters, or, for a ``space`` of
     mostly steps and choices, a climb that changes a few of them at a time (``_climb``). Never
     returns worse than the best start; ``ranked`` holds the best of each run."""
-    from threadpoolctl import threadpool_limits
-
     began = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the parallelism is across candidates, not inside one STFT
-    # numpy's OpenBLAS would run CMA-ES's small eigendecompositions on threads that then spin,
-    # waiting for more, on the cores the renders need: one BLAS thread took the builtin-rich
-    # search from 88 to 137 renders/s on 2 cores (benchmarks/search.py).
-    blas = threadpool_limits(1, user_api="blas")
+    _one_thread_each.enter()
     try:
         renderer(distance, starts)
         used = len(starts)
@@ -329,11 +322,48 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
             if found.rank < best.rank:
                 best = found
     finally:
-        torch.set_num_threads(threads)
-        blas.restore_original_limits()
+        _one_thread_each.leave()
     ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.rank)]
     return SearchResult(_final(best), start, starts[0], used, time.perf_counter() - began,
                         ranked)
+
+
+class _OneThreadEach:
+    """One torch thread and one BLAS thread while any search runs in this process. The
+    parallelism is across candidates, not inside one STFT; and numpy's OpenBLAS would run
+    CMA-ES's small eigendecompositions on threads that then spin, waiting for more, on the cores
+    the renders need: one BLAS thread took the builtin-rich search from 88 to 137 renders/s on 2
+    cores (benchmarks/search.py). The limits are process-wide, so they are counted: two searches
+    at once (serve --jobs 2) keep them until the last one ends, rather than the first to end
+    restoring them under the other."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = 0
+        self._restore = None
+
+    def enter(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            if self._active == 0:
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+                blas = threadpool_limits(1, user_api="blas")
+                self._restore = (threads, blas)
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                threads, blas = self._restore
+                torch.set_num_threads(threads)
+                blas.restore_original_limits()
+                self._restore = None
+
+
+_one_thread_each = _OneThreadEach()
 
 
 def _final(c: Candidate) -> Candidate:

@@ -205,3 +205,39 @@ def test_a_bare_refine_before_the_input_still_matches_it(tiny_checkpoint, tmp_pa
     assert "refined in" in result.stdout and (tmp_path / "o" / "a.match.wav").exists()
     missing = run_soundmatch("match", "--refine")
     assert missing.returncode == 2 and "Missing argument" in missing.stderr
+
+
+def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
+    """The search holds torch (and BLAS) to one thread while it runs; the limit is the process's,
+    so a search that ends while another runs (serve --jobs 2) must not lift it under the other."""
+    import threading
+
+    import torch
+
+    from soundmatch.search import Budget, Candidate, MatchDistance, Renderer, search
+
+    before = torch.get_num_threads()
+    if before < 2:
+        pytest.skip("needs a machine where torch runs more than one thread")
+    rate = 16000
+    t = np.arange(rate) / rate
+    target = np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    other_done = threading.Event()
+    seen = []
+
+    def render(u, note, base):
+        other_done.wait(10)
+        seen.append(torch.get_num_threads())
+        return (float(u[0]) * target).astype(np.float32)
+
+    def run(renderer, renders):
+        search(renderer, MatchDistance(target, rate), [Candidate(np.array([0.5, 0.5]), 60.0)],
+               Budget(renders), seed=0)
+
+    first = threading.Thread(target=run, args=(Renderer([render]), 12))
+    first.start()
+    run(Renderer([lambda u, note, base: (float(u[0]) * target).astype(np.float32)]), 6)
+    other_done.set()  # the second search has ended; the first renders on
+    first.join()
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
