@@ -95,10 +95,10 @@ def _vlq(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def midi_file(program: int, note: int, velocity: int) -> bytes:
-    """A one-note Standard MIDI File: program change, note held GATE s, silence to SECONDS."""
+def midi_file(program: int, note: int, velocity: int, gate: float = GATE) -> bytes:
+    """A one-note Standard MIDI File: program change, note held ``gate`` s, silence to SECONDS."""
     ticks_per_second = 960  # 480 per quarter at the default 120 bpm
-    on, off = 0, int(GATE * ticks_per_second)
+    on, off = 0, int(gate * ticks_per_second)
     end = int(SECONDS * ticks_per_second)
     events = (_vlq(0) + bytes([0xC0, program]) + _vlq(on) + bytes([0x90, note, velocity])
               + _vlq(off) + bytes([0x80, note, 0])
@@ -116,9 +116,10 @@ def one_shot(audio: np.ndarray, rate: int) -> np.ndarray:
     return (mono * (0.95 / peak) if peak > 0.95 else mono).astype(np.float32)
 
 
-def render_midi(command: list[str], program: int, note: int, velocity: int, tmp: Path):
+def render_midi(command: list[str], program: int, note: int, velocity: int, tmp: Path,
+                gate: float = GATE):
     mid, wav = tmp / "note.mid", tmp / "note.wav"
-    mid.write_bytes(midi_file(program, note, velocity))
+    mid.write_bytes(midi_file(program, note, velocity, gate))
     subprocess.run([*command(wav), str(mid)], check=True, capture_output=True)
     return one_shot(*read_audio(wav))
 
@@ -137,13 +138,18 @@ def sing(voice: str, text: str, pitch: int, tmp: Path) -> np.ndarray:
     ssml = f'<speak><prosody pitch="{pitch}" range="0">{text}</prosody></speak>'
     subprocess.run(["espeak-ng", "-m", "-v", voice, "-s", "60", "-w", str(wav), ssml],
                    check=True, capture_output=True)
+    return held_note(wav)
+
+
+def held_note(wav: Path, gate: float = GATE, level: float = 0.5) -> np.ndarray:
+    """A sung or spoken file as a one-shot: from its onset, ``gate`` s long, peak ``level``."""
     audio, rate = read_audio(wav)
     mono = resample(to_mono(audio), rate, RATE)
     onset = int(np.argmax(np.abs(mono) > 0.05 * np.max(np.abs(mono))))
-    held = mono[onset:onset + int(GATE * RATE)].copy()
-    fade = int(0.05 * RATE)  # a sung note ends in a short release, not a click
-    held[-fade:] *= np.linspace(1.0, 0.0, fade)
-    return one_shot((0.5 / np.max(np.abs(held)) * held)[None, :], RATE)
+    held = mono[onset:onset + int(gate * RATE)].copy()
+    fade = min(int(0.05 * RATE), len(held))  # a sung note ends in a short release, not a click
+    held[len(held) - fade:] *= np.linspace(1.0, 0.0, fade)
+    return one_shot((level / np.max(np.abs(held)) * held)[None, :], RATE)
 
 
 def write_flac(path: Path, audio: np.ndarray) -> None:

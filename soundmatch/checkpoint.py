@@ -30,15 +30,16 @@ MAX_ENTRIES = 100_000
 
 
 def header(*, backbone: str, config: dict, manifest, input_shape, feature_stats: tuple,
-           note_range, split: dict, run: dict) -> dict:
+           note_range, split: dict, run: dict, dataset_key: str | None = None) -> dict:
     """Everything a checkpoint says besides its weights: what ``load_checkpoint`` reads back to
-    rebuild and use the model without the dataset (``manifest`` is the dataset's Manifest)."""
+    rebuild and use the model without the dataset (``manifest`` is the dataset's Manifest;
+    ``dataset_key``, where several datasets were trained on, the key of them all)."""
     mean, std = feature_stats
     return {"format": FORMAT, "soundmatch_version": __version__, "backbone": backbone,
             "config": config, "spec": manifest.spec, "features": manifest.features,
             "input_shape": list(input_shape), "feature_stats": {"mean": mean, "std": std},
             "note_range": list(note_range) if note_range else None, "split": split,
-            "dataset_key": manifest.key(), "run": run}
+            "dataset_key": dataset_key or manifest.key(), "run": run}
 
 
 def with_weights(header: dict, model: torch.nn.Module, epoch: int, history: list,

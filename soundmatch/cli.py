@@ -330,6 +330,83 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
                       "when the other --shard runs finish.")
 
 
+# ------------------------------------------------------------------------ label
+
+DEFAULT_LABEL_BUDGET = "300"  # renders per sound: about 2 s of builtin-rich on 2 cores
+
+
+@cli.command()
+@click.argument("sounds", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Dataset folder to write (or resume).")
+@click.option("--checkpoint", metavar="PATH|NAME",
+              help="Model whose guesses join the search's starts. [default: the shipped model]")
+@click.option("--synth", metavar="NAME", help="Label on this synth with no model, as "
+              "`match --synth` does.")
+@click.option("--spec", "spec_name", metavar="NAME|PATH", help="Label with no model, searching "
+              "this spec.")
+@click.option("--refine", default=DEFAULT_LABEL_BUDGET, show_default=True, metavar="RENDERS",
+              help="Search budget per sound, in renders (a time budget would not reproduce).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--shard-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default=True, help="Render threads (or processes) of the search.")
+@synth_path_option
+def label(sounds, out, checkpoint, synth, spec_name, refine, seed, shard_size, workers):
+    """Match real sounds with the search and store them as a dataset to train on.
+
+    SOUNDS are audio files or folders of them. Each becomes one example: its log-mel, the best
+    patch the search found, the note and the search's distance. Train on it beside rendered data
+    with `train --data RENDERED --data LABELLED`. Resumable like render.
+    """
+    from .label import label_dataset, readable, sound_files
+    from .matcher import Matcher
+
+    if checkpoint is not None and spec_name is not None:
+        raise click.UsageError("--checkpoint and --spec: give one (a checkpoint has its spec)")
+    files = sound_files(sounds)
+    writable_folder(out, "--out")
+    if checkpoint is None and (synth is not None or spec_name is not None):
+        matcher = Matcher.for_synth(synth, spec_name, workers=workers)
+    else:
+        matcher = Matcher.load(checkpoint, synth, workers=workers)
+    announce_synth(matcher.adapter)
+    skipped = []
+    files = readable(matcher, files, lambda path, why: skipped.append(why))
+    for why in skipped:
+        stderr.print(f"skipped: {why}")
+    if not files:
+        raise SoundmatchError("none of the sounds given could be read")
+    columns = (TextColumn("[bold]label[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+               RateColumn("sounds/s"), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    bar = Progress(*columns, console=stderr, transient=False)
+    task = bar.add_task(matcher.spec.name, total=None, info="")
+
+    def on_start(total, present):
+        if present:
+            stderr.print(f"Resuming {out}: {present:,} of {len(files):,} sounds already there.")
+        stderr.print(f"Labelling {total:,} sounds on {matcher.spec.name} with {refine} renders "
+                     f"each into {out}.")
+        bar.start()
+        bar.update(task, total=total)
+
+    def on_sound(path, found):
+        bar.update(task, advance=1, info=f"{path.name}: distance {found.scores['distance']:.3f}")
+
+    try:
+        summary = label_dataset(matcher, files, out, refine=refine, seed=seed,
+                                shard_size=shard_size, on_start=on_start, on_sound=on_sound)
+    finally:
+        bar.stop()
+    _print_fields([
+        ("dataset", f"{summary.out}  ({summary.count:,} sounds, {summary.shards_done} of "
+                    f"{summary.shards_total} shards)"),
+        ("labelled now", f"{summary.labelled:,} in {summary.seconds:,.1f} s"),
+        ("left out", f"{len(skipped)} files that could not be read"),
+    ])
+
+
 # ------------------------------------------------------------------------ train
 
 
@@ -366,6 +443,7 @@ class TrainReporter:
             f"{info['backbone']}: {info['params']:,} parameters on {info['device']}"
             + (f" x {info['world']} processes" if info["world"] > 1 else "")
             + f" ({info['precision']})"
+            + (f", from {info['init']}" if info.get("init") else "")
             + f"; {info['train']:,} training and {info['val']:,} validation examples; "
             f"lr {info['lr']:g}. Constant predictor: validation {info['loss']} "
             f"{info['baseline']:.4f}.")
@@ -379,9 +457,12 @@ class TrainReporter:
     def epoch(self, record):
         self.progress.update(self.task, description=f"epoch {record['epoch']}")
         self.progress.stop_task(self.task)
+        each = record.get("val_loss_by_data")
         stderr.print(f"epoch {record['epoch']}: train {record['train_loss']:.4f}  validation "
-                     f"{record['val_loss']:.4f}  ({record['samples_per_s']:,.0f} samples/s, "
-                     f"{record['seconds']:.0f} s)")
+                     f"{record['val_loss']:.4f}"
+                     + (" (" + ", ".join(f"{v:.4f}" for v in each) + " by dataset)" if each
+                        else "")
+                     + f"  ({record['samples_per_s']:,.0f} samples/s, {record['seconds']:.0f} s)")
         self.progress.remove_task(self.task)
         self.task = None
 
@@ -390,7 +471,15 @@ class TrainReporter:
 
 
 @cli.command()
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@click.option("--data", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="Dataset folder; repeat it to train on several of one spec (rendered, and "
+                   "real sounds from `label`).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Times each --data after the first is seen per epoch.")
+@click.option("--init", metavar="PATH|NAME", help="Start from this checkpoint's weights (a file "
+              "or a shipped model's name): fine-tuning.")
+@click.option("--augment", metavar="NAMES", help="Augment training batches as real recordings "
+              "differ from renders: all, or some of level,tilt,noise,room,onset,detune.")
 @click.option("--backbone", default="ast-tiny", show_default=True,
               help="Backbone name (`soundmatch plugins` lists them).")
 @click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
@@ -416,20 +505,22 @@ class TrainReporter:
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto",
               show_default=True, help="Autocast dtype of the forward and backward; auto: bf16 "
               "where the hardware has it (a CUDA GPU, a CPU with AMX or AVX-512 BF16).")
-def train(data, backbone, config_items, epochs, batch_size, lr, patience, time_budget, out,
-          device, loader_workers, seed, precision):
+def train(data, repeat, init, augment, backbone, config_items, epochs, batch_size, lr, patience,
+          time_budget, out, device, loader_workers, seed, precision):
     """Train a backbone on a dataset; keeps the best and the last checkpoint.
 
     Resumable: run the same command again after an interruption and it continues from the last
     finished epoch. Under torchrun it trains with DDP.
     """
+    from .augment import parse
     from .train import TrainOptions
     from .train import train as run_training
 
     opts = TrainOptions(data=data, out=out or Path("runs") / backbone, backbone=backbone,
                         config=_parse_config(config_items), epochs=epochs, batch_size=batch_size,
                         lr=lr, patience=patience, device=device, loader_workers=loader_workers,
-                        seed=seed, time_budget=time_budget, precision=precision)
+                        seed=seed, time_budget=time_budget, precision=precision, init=init,
+                        repeat=repeat, augment=parse(augment))
     main_rank = os.environ.get("RANK", "0") == "0"
     reporter = TrainReporter() if main_rank else None
     try:

@@ -52,6 +52,9 @@ class Manifest:
     seed: int
     keep_audio: bool = False
     check: str = "passed"  # or "skipped" (render --no-check); informative, not part of the key
+    # None: rendered from the spec. Else where the examples came from, e.g. real sounds matched
+    # by the search (``soundmatch.label``): {"kind": "matched", "sounds": [...], ...}.
+    source: dict | None = None
 
     @property
     def num_shards(self) -> int:
@@ -67,9 +70,12 @@ class Manifest:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "count": self.count, "shard_size": self.shard_size,
+        data = {"format": FORMAT, "count": self.count, "shard_size": self.shard_size,
                 "seed": self.seed, "keep_audio": self.keep_audio, "check": self.check,
                 "features": self.features, "spec": self.spec}
+        if self.source is not None:  # absent for renders, so their keys are as they were
+            data["source"] = self.source
+        return data
 
     def load_spec(self, source: str) -> Spec:
         return spec_from_dict(self.spec, source=source)
@@ -89,9 +95,16 @@ class Manifest:
             return cls(spec=data["spec"], features=data["features"], count=int(data["count"]),
                        shard_size=int(data["shard_size"]), seed=int(data["seed"]),
                        keep_audio=bool(data.get("keep_audio", False)),
-                       check=str(data.get("check", "passed")))
+                       check=str(data.get("check", "passed")),
+                       source=_source(data.get("source")))
         except (KeyError, TypeError, ValueError) as exc:
             raise SoundmatchError(f"{source}: invalid manifest ({exc})") from None
+
+
+def _source(value) -> dict | None:
+    if value is not None and not (isinstance(value, dict) and isinstance(value.get("kind"), str)):
+        raise ValueError(f"source: found {value!r:.60}, expected a mapping with a kind")
+    return value
 
 
 def read_manifest(root: str | Path) -> Manifest:
@@ -159,7 +172,8 @@ def _lock_is_stale(lock: Path) -> bool:
 def _describe(m: Manifest) -> str:
     return (f"spec {m.spec.get('name')}, {m.count} examples, seed {m.seed}, "
             f"shard size {m.shard_size}, features {m.features.get('n_mels')} mels"
-            + (", with audio" if m.keep_audio else ""))
+            + (", with audio" if m.keep_audio else "")
+            + (f", {m.source['kind']} sounds" if m.source else ""))
 
 
 def shard_path(root: str | Path, index: int) -> Path:

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler
 
 from . import checkpoint
+from .augment import Augment
 from .dataset import SPLIT, DatasetReader, split_indices
 from .errors import SoundmatchError
 from .fileio import write_text_atomic
@@ -33,7 +34,7 @@ STATS_SAMPLE = 2048
 
 @dataclass
 class TrainOptions:
-    data: Path
+    data: Path | tuple[Path, ...]  # one dataset, or several of one spec trained on together
     out: Path
     backbone: str = "ast-tiny"
     config: dict = field(default_factory=dict)
@@ -46,11 +47,27 @@ class TrainOptions:
     seed: int = 0
     time_budget: float | None = None  # minutes of training; ends the epoch it runs out in
     precision: str = "auto"  # see autocast_dtype; not part of identity: a run may move device
+    init: Path | None = None  # a checkpoint to start from: its weights and feature statistics
+    repeat: int = 1  # how often each dataset after the first is seen per epoch
+    augment: tuple[str, ...] = ()  # soundmatch.augment.NAMES, applied to training batches
+
+    def __post_init__(self):
+        self.data = (tuple(Path(d) for d in self.data) if isinstance(self.data, (list, tuple))
+                     else (Path(self.data),))
 
     def identity(self) -> dict:
-        """What must match for a run folder to be resumed (epochs and budget may grow)."""
+        """What must match for a run folder to be resumed (epochs and budget may grow). The
+        options a run of an earlier version could not have are named only where they are set,
+        so that its folder still resumes."""
         keep = ("backbone", "config", "batch_size", "lr", "seed")
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        identity = {k: v for k, v in asdict(self).items() if k in keep}
+        if self.init is not None:
+            identity["init"] = str(self.init)
+        if self.repeat != 1:
+            identity["repeat"] = self.repeat
+        if self.augment:
+            identity["augment"] = list(self.augment)
+        return identity
 
 
 # ------------------------------------------------------------------------ data
@@ -71,6 +88,47 @@ class Examples(Dataset):
         return (torch.from_numpy(features.astype(np.float32)),
                 torch.tensor(self.reader.note(index), dtype=torch.float32),
                 torch.from_numpy(np.array(params)))
+
+
+def open_datasets(paths: tuple[Path, ...]) -> list[DatasetReader]:
+    """The datasets of a run: one, or several of the same spec and features (rendered data and
+    real sounds labelled by the search, say)."""
+    readers = [DatasetReader(p) for p in paths]
+    first = readers[0]
+    for other in readers[1:]:
+        if other.spec.fingerprint() != first.spec.fingerprint():
+            raise SoundmatchError(f"{other.root}: holds spec {other.spec.name}, but {first.root} "
+                                  f"holds {first.spec.name} (or another version of it); the "
+                                  "datasets of one run share a spec")
+        if other.feature_config != first.feature_config:
+            raise SoundmatchError(f"{other.root}: its features differ from {first.root}'s")
+    return readers
+
+
+def datasets_key(readers: list[DatasetReader]) -> str:
+    """What a run's data is, for resuming: the dataset's key, or one of all their keys."""
+    keys = [r.manifest.key() for r in readers]
+    return keys[0] if len(keys) == 1 else hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16]
+
+
+def initial_checkpoint(opts: TrainOptions, reader: DatasetReader):
+    """``--init``: the checkpoint to start from, checked to fit the run (same backbone, config,
+    spec, input and note range)."""
+    from .matcher import resolve_checkpoint
+
+    init = checkpoint.load_checkpoint(resolve_checkpoint(opts.init))
+    if init.backbone != opts.backbone:
+        raise SoundmatchError(f"--init {opts.init}: a {init.backbone} model, but --backbone is "
+                              f"{opts.backbone}")
+    if opts.config and any(init.config.get(k) != v for k, v in opts.config.items()):
+        raise SoundmatchError(f"--init {opts.init}: its config is {init.config}, not "
+                              f"{opts.config}")
+    if init.spec.fingerprint() != reader.spec.fingerprint():
+        raise SoundmatchError(f"--init {opts.init}: trained on spec {init.spec.name}, but "
+                              f"{reader.root} holds {reader.spec.name} (or another version)")
+    if init.features != reader.feature_config:
+        raise SoundmatchError(f"--init {opts.init}: its features differ from {reader.root}'s")
+    return init
 
 
 def feature_stats(reader: DatasetReader, indices: np.ndarray) -> tuple[float, float]:
@@ -186,23 +244,33 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     torch.manual_seed(opts.seed)
     out = Path(opts.out)
 
-    # Data: a deterministic split; statistics from the training part only.
-    reader = DatasetReader(opts.data)
-    split = split_indices(len(reader), opts.seed)
-    mean, std = feature_stats(reader, split["train"])
-    params = reader.params()
+    # Data: a deterministic split of each dataset; statistics from the first one's training part
+    # (or the starting checkpoint's, which its weights expect).
+    readers = open_datasets(opts.data)
+    reader = readers[0]
+    splits = [split_indices(len(r), opts.seed) for r in readers]
+    init = initial_checkpoint(opts, reader) if opts.init is not None else None
+    mean, std = (init.payload["feature_stats"]["mean"], init.payload["feature_stats"]["std"]) \
+        if init is not None else feature_stats(reader, splits[0]["train"])
     layout = OutputLayout.for_spec(reader.spec)
-    baseline = layout.baseline(params[split["train"]], params[split["val"]])
+    train_params = np.concatenate([r.params()[sp["train"]]
+                                   for r, sp in zip(readers, splits, strict=True)])
+    baseline = float(np.mean([layout.baseline(train_params, r.params()[sp["val"]])
+                              for r, sp in zip(readers, splits, strict=True)]))
     input_shape = reader.feature_config.shape(reader.spec.render.num_samples)
 
     # Model and optimiser.
-    backbone, config = create_model(opts.backbone, input_shape, layout.num_outputs, **opts.config)
+    config = init.config if init is not None else opts.config
+    backbone, config = create_model(opts.backbone, input_shape, layout.num_outputs, **config)
     note_range = reader.spec.render.notes
     model = ParameterNet(backbone, mean, std, n_mels=input_shape[0], note_range=note_range,
                          layout=layout).to(rt.device)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
     lr = opts.lr if opts.lr is not None else default_lr(opts.backbone)
     optimizer = make_optimizer(model, lr, rt.device)
     dtype = autocast_dtype(rt.device, opts.precision)
+    augment = Augment(opts.augment, reader.feature_config)
 
     # Resume from the run folder's last checkpoint, if any.
     history: list[dict] = []
@@ -210,7 +278,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     last_path, best_path = out / "last.pt", out / "best.pt"
     if last_path.exists():
         state = checkpoint.load_payload(last_path)
-        if state.get("run") != opts.identity() or state.get("dataset_key") != reader.manifest.key():
+        if state.get("run") != opts.identity() or state.get("dataset_key") != datasets_key(readers):
             raise SoundmatchError(
                 f"{out}: holds a different run ({checkpoint.describe(state)}); "
                 "use the same options to resume it, or another --out")
@@ -223,8 +291,10 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
 
     net = DistributedDataParallel(model) if rt.world > 1 else model
-    sampler = DistributedSampler(Examples(reader, split["train"]), num_replicas=rt.world,
-                                 rank=rt.rank, shuffle=True, seed=opts.seed, drop_last=True)
+    training = ConcatDataset([Examples(r, np.tile(sp["train"], 1 if i == 0 else opts.repeat))
+                              for i, (r, sp) in enumerate(zip(readers, splits, strict=True))])
+    sampler = DistributedSampler(training, num_replicas=rt.world, rank=rt.rank, shuffle=True,
+                                 seed=opts.seed, drop_last=True)
     workers = _loader_workers(opts.loader_workers, rt.device)
     loader = DataLoader(sampler.dataset, batch_size=opts.batch_size, sampler=sampler,
                         num_workers=workers, persistent_workers=workers > 0,
@@ -233,18 +303,20 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         raise SoundmatchError(f"--batch-size: found {opts.batch_size}, expected at least 2")
     if len(loader) == 0:
         raise SoundmatchError(f"--batch-size {opts.batch_size} is larger than the training split "
-                              f"({len(split['train'])} examples per rank)")
+                              f"({len(training) // rt.world} examples per rank)")
     base = checkpoint.header(
         backbone=opts.backbone, config=config, manifest=reader.manifest, input_shape=input_shape,
         feature_stats=(mean, std), note_range=note_range,
         split={"seed": opts.seed, "fractions": list(SPLIT), "count": len(reader),
-               "dataset": str(opts.data)},
-        run=opts.identity())
+               "dataset": str(reader.root),
+               **({"datasets": [str(r.root) for r in readers]} if len(readers) > 1 else {})},
+        run=opts.identity(), dataset_key=datasets_key(readers))
     if reporter and rt.main:
         size = sum(p.numel() for p in model.parameters())
         reporter.start({"backbone": opts.backbone, "params": size,
-                        "device": str(rt.device), "world": rt.world, "train": len(split["train"]),
-                        "val": len(split["val"]), "baseline": baseline, "resumed_from": start_epoch,
+                        "device": str(rt.device), "world": rt.world, "train": len(training),
+                        "val": sum(len(sp["val"]) for sp in splits), "baseline": baseline,
+                        "resumed_from": start_epoch, "init": str(opts.init) if init else None,
                         "lr": lr, "loss": layout.loss_name,
                         "precision": "bf16" if dtype == torch.bfloat16 else "fp32"})
 
@@ -260,6 +332,9 @@ def train(opts: TrainOptions, reporter=None) -> dict:
         net.train()
         total, count = 0.0, 0
         for step, (x, n, y) in enumerate(loader):
+            if augment:  # on the CPU, before the batch moves: a seeded draw per step
+                x, n = augment(x, n, torch.Generator().manual_seed(
+                    (opts.seed * 1_000_003 + epoch) * 1_000_003 + step))
             x, n, y = (t.to(rt.device, non_blocking=True) for t in (x, n, y))
             with autocast(rt.device, dtype):
                 loss = layout.loss(net(x, n, raw=True).float(), y)
@@ -277,12 +352,18 @@ def train(opts: TrainOptions, reporter=None) -> dict:
             if _out_of_time(opts, spent + time.perf_counter() - started, rt):
                 break  # validated and saved like a whole epoch; a resumed run starts the next
         total, count = _all_sum([total, count], rt)
-        val_loss = evaluate_loss(model, reader, split["val"], rt, opts.batch_size, dtype)
+        # Each dataset's validation loss, and their mean: labelled real sounds weigh as much as
+        # a rendered set a hundred times larger.
+        val_losses = [evaluate_loss(model, r, sp["val"], rt, opts.batch_size, dtype)
+                      for r, sp in zip(readers, splits, strict=True)]
+        val_loss = float(np.mean(val_losses))
         seconds = time.perf_counter() - started
         spent += seconds
         record = {"epoch": epoch, "train_loss": total / count, "val_loss": val_loss,
                   "baseline_val_loss": baseline, "lr": lr, "seconds": round(seconds, 3),
                   "samples": int(count), "samples_per_s": round(count / seconds, 1)}
+        if len(readers) > 1:
+            record["val_loss_by_data"] = val_losses
         history.append(record)
         improved = val_loss < best
         best = min(best, val_loss)
