@@ -159,6 +159,12 @@ def write_flac(path: Path, audio: np.ndarray) -> None:
         f.write(audio[None, :])
 
 
+def write_manifest(out: Path, description: str, sounds: list[dict]) -> None:
+    (out / "manifest.yaml").write_text(yaml.safe_dump(
+        {"description": description, "sounds": sounds}, sort_keys=False))
+    print(f"{len(sounds)} sounds in {out}")
+
+
 def main() -> None:
     missing = [t for t in ("fluidsynth", "timidity", "espeak-ng") if not shutil.which(t)]
     missing += [str(p) for p in (SF2, FREEPATS, DRUMKITS) if not p.exists()]
@@ -188,11 +194,8 @@ def main() -> None:
             write_flac(OUT / f"{name}.flac", one_shot(*read_audio(DRUMKITS / kit_file)))
             manifest.append({"file": f"{name}.flac", "category": "drums", "note": None,
                              "source": f"hydrogen-drumkits {kit_file}"})
-    (OUT / "manifest.yaml").write_text(yaml.safe_dump(
-        {"description": "Real one-shots for benchmarks/real_sounds.py, built by "
-                        "benchmarks/make_real_sounds.py from Debian packages",
-         "sounds": manifest}, sort_keys=False))
-    print(f"{len(manifest)} sounds in {OUT}")
+    write_manifest(OUT, "Real one-shots for benchmarks/real_sounds.py, built by "
+                   "benchmarks/make_real_sounds.py from Debian packages", manifest)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from . import __version__
 from .errors import SoundmatchError, first_line
 from .features import FeatureConfig
 from .fileio import open_regular, write_atomic
+from .memory import PatchMemory
 from .models import OutputLayout, ParameterNet, create_model
 from .spec import Spec, spec_from_dict
 
@@ -110,6 +111,7 @@ class Checkpoint:
     backbone: str
     config: dict
     payload: dict
+    memory: PatchMemory | None = None  # real sounds and the patches found for them
 
     @property
     def history(self) -> list[dict]:
@@ -146,6 +148,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model = ParameterNet(backbone, n_mels=input_shape[0],
                              note_range=payload.get("note_range"), layout=layout)
         model.load_state_dict(payload["model"])
+        memory = (None if payload.get("memory") is None else PatchMemory.from_payload(
+            payload["memory"], len(spec), input_shape[0]))
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         reason = first_line(exc)
         raise SoundmatchError(f"{path}: incomplete or mismatched checkpoint "
@@ -157,15 +161,24 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                               f"({len(bad)} tensors); the checkpoint is damaged")
     model.eval()
     return Checkpoint(Path(path), model, spec, features, payload["backbone"], payload["config"],
-                      payload)
+                      payload, memory)
 
 
-def export(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+def export(src: str | Path, dst: str | Path, half: bool = True,
+           memory: PatchMemory | None = None) -> Path:
     """A checkpoint for inference only: no optimiser or random state, weights in float16 if
-    ``half`` (loading casts them back to float32). About a third of a training checkpoint."""
+    ``half`` (loading casts them back to float32). About a third of a training checkpoint.
+    ``memory``: real sounds and their patches, recalled as guesses beside the network's (it
+    replaces any the source holds)."""
     payload = load_payload(src)
     for key in ("optimizer", "rng"):
         payload.pop(key, None)
+    if memory is not None:
+        spec = spec_from_dict(payload["spec"], source=f"{src} (spec)")
+        if memory.params.shape[1] != len(spec):
+            raise SoundmatchError(f"the memory's patches have {memory.params.shape[1]} "
+                                  f"parameters, {src}'s spec {spec.name} has {len(spec)}")
+        payload["memory"] = memory.to_payload()
     if half:
         payload["model"] = {k: v.half() if v.is_floating_point() else v
                             for k, v in payload["model"].items()}

@@ -205,7 +205,7 @@ def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], met
                 f.flush()
                 os.fsync(f.fileno())
             files[f"{name}.npy"] = {"bytes": (tmp / f"{name}.npy").stat().st_size,
-                                    "sha256": _sha256(tmp / f"{name}.npy")}
+                                    "sha256": file_sha256(tmp / f"{name}.npy")}
         with open(tmp / "meta.json", "w") as f:  # written last: its presence marks a whole shard
             # What each file held when written, so a reader can tell a damaged shard.
             json.dump({**meta, "files": files}, f)
@@ -226,7 +226,8 @@ def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], met
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -353,7 +354,7 @@ class DatasetReader:
             if not path.is_file():
                 raise SoundmatchError(f"{path}: missing; {fix}")
             if record and (path.stat().st_size != record["bytes"]
-                           or _sha256(path) != record["sha256"]):
+                           or file_sha256(path) != record["sha256"]):
                 raise SoundmatchError(f"{path}: damaged (its bytes differ from what was "
                                       f"written); {fix}")
             try:
@@ -396,6 +397,13 @@ class DatasetReader:
         position, row = self._locate(index)
         arrays = self._arrays(position)
         return float(arrays["notes"][row]) if "notes" in arrays else float(self.spec.render.note)
+
+    def column(self, name: str) -> np.ndarray:
+        """A per-example array of every shard, e.g. ``distances`` (datasets from ``label``)."""
+        arrays = [self._arrays(i) for i in range(len(self.shards))]
+        if not arrays or any(name not in a for a in arrays):
+            raise SoundmatchError(f"{self.root}: its shards hold no {name}.npy")
+        return np.concatenate([a[name] for a in arrays])
 
     def notes(self) -> np.ndarray:
         """All examples' notes, (len,) float32."""

@@ -13,7 +13,6 @@ where the files were: a resumed run is given the same sounds again, and refuses 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,14 +65,6 @@ def sound_files(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def readable(matcher: Matcher, files: list[Path], on_skip=None) -> list[Path]:
     """The files ``match`` can read (bounded, checked audio, not silent); ``on_skip(path,
     message)`` hears of each other one, which is left out rather than ending the run."""
@@ -94,10 +85,11 @@ def make_manifest(matcher: Matcher, files: list[Path], budget: Budget, seed: int
     checkpoint = matcher.checkpoint
     source = {
         "kind": "matched",
-        "sounds": [{"name": p.name, "sha256": _sha256(p)} for p in files],
+        "sounds": [{"name": p.name, "sha256": dataset.file_sha256(p)} for p in files],
         "refine": str(budget), "seed": seed, "level": matcher.level,
         "objective": matcher.objective, "presets": len(matcher.presets),
-        "checkpoint": None if checkpoint is None else _sha256(Path(checkpoint.path))[:16],
+        "checkpoint": (None if checkpoint is None
+                       else dataset.file_sha256(Path(checkpoint.path))[:16]),
     }
     return dataset.Manifest(spec=matcher.spec.to_dict(), features=matcher.features.to_dict(),
                             count=len(files), shard_size=shard_size, seed=seed, source=source)

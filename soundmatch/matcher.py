@@ -42,16 +42,25 @@ from .search import (
 )
 from .spec import Spec
 
-# The models that ship with soundmatch, by name (``--checkpoint NAME``); the first is the default.
-# Each is named for the spec it was trained on (``Matcher.for_synth`` finds them by it).
+# The models that ship with soundmatch, by name (``--checkpoint NAME``): their file and the spec
+# they were trained on. The first is the default; ``Matcher.for_synth`` takes the first for a spec.
 PRETRAINED = {
-    "builtin-rich": "builtin-rich-ast-tiny.pt",   # real sounds (examples/make_default_model.sh)
-    "builtin-16": "builtin-ast-tiny.pt",          # the paper's patch (docs/results.md)
+    # real sounds: taught by the search, with a memory of 569 (examples/taught/teach.sh)
+    "builtin-rich-taught": ("builtin-rich-taught-ast-tiny.pt", "builtin-rich"),
+    # real sounds, from renders alone (examples/make_default_model.sh)
+    "builtin-rich": ("builtin-rich-ast-tiny.pt", "builtin-rich"),
+    # the paper's patch (docs/results.md)
+    "builtin-16": ("builtin-ast-tiny.pt", "builtin-16"),
 }
 
 
 def pretrained_checkpoint(name: str) -> Path:
-    return Path(str(resources.files("soundmatch") / "pretrained" / PRETRAINED[name]))
+    return Path(str(resources.files("soundmatch") / "pretrained" / PRETRAINED[name][0]))
+
+
+def shipped_for(spec_name: str) -> str | None:
+    """The name of the first shipped model trained on ``spec_name``, if any."""
+    return next((name for name, (_, spec) in PRETRAINED.items() if spec == spec_name), None)
 
 
 def default_checkpoint() -> Path:
@@ -167,8 +176,9 @@ class Matcher:
                 raise SoundmatchError(f"--synth {synth}: the adapter names no spec to search; "
                                       "pass --spec PATH")
         resolved = plugins.resolve_spec(spec=str(spec))
-        if use_shipped and resolved.name in PRETRAINED:  # each shipped model's spec's name
-            shipped = load_checkpoint(pretrained_checkpoint(resolved.name))
+        name = shipped_for(resolved.name) if use_shipped else None
+        if name is not None:
+            shipped = load_checkpoint(pretrained_checkpoint(name))
             if shipped.spec.to_dict() == resolved.to_dict():
                 return cls(shipped, synth, workers, level, objective, presets=presets)
         return cls(None, synth, workers, level, objective, spec=resolved, presets=presets)
@@ -288,21 +298,34 @@ class Matcher:
         return [Candidate(u, play, base=base, origin=origin)
                 for u, base, origin in self._preset_points]
 
+    def _memory_starts(self, target: np.ndarray, play: float) -> list[Candidate]:
+        """The patches the search found for the remembered sounds most like ``target``
+        (``soundmatch.memory``), each played at the input's note."""
+        memory = self.checkpoint.memory if self.checkpoint is not None else None
+        if memory is None:
+            return []
+        features = log_mel(target, self.features).numpy()
+        return [Candidate(np.asarray(u, dtype=np.float64), play, origin=f"memory: {name}")
+                for name, u in memory.recall(features)]
+
     def _starts(self, target: np.ndarray, pitch: float | None, play: float, seed: int,
                 extra: int = JITTER_STARTS) -> list[Candidate]:
-        """The network's starts (with a model; else the spec's defaults), then every preset."""
+        """The network's starts (with a model; else the spec's defaults), the remembered
+        patches of the most alike real sounds (where the model has a memory), then every
+        preset."""
         starts = (self._network_starts(target, pitch, play, seed, extra)
                   if self.model is not None
                   else [Candidate(self.spec.defaults(), play, origin="defaults")])
-        return starts + self._preset_starts(play)
+        return starts + self._memory_starts(target, play) + self._preset_starts(play)
 
     def match(self, source: str | Path | np.ndarray, sample_rate: int | None = None,
               note: float | None = None, refine: int | str = 0, seed: int = 0,
               starts: int = JITTER_STARTS, on_render=None, candidates: int = 1) -> Match:
         """Match a file, or an array at ``sample_rate``. ``note`` overrides pitch detection;
         ``refine`` searches that many renders (``200``) or seconds (``"8s"``) from the best of
-        several starts (``starts`` of them beside the network's guesses); 0 keeps the network's
-        guess (still played at the input's level), and with no model means the default budget.
+        several starts (``starts`` of them beside the network's guesses); 0 searches nothing: the
+        network's guesses (and the patches its memory recalls) are each rendered once and the
+        closest kept; with no model 0 means the default budget.
         ``candidates``: that many distinct answers, each grown from its own start (``others``
         holds all but the best)."""
         settings = self.spec.render
@@ -326,25 +349,25 @@ class Matcher:
             budget = Budget(DEFAULT_REFINE)  # with nothing to guess from, matching is searching
         distance = MatchDistance(target, self.sample_rate, self.level, self.objective)
         scores: dict[str, float] = {}
-        if budget:
-            first = self._starts(target, detected if note is None else None, play, seed, starts)
-            if budget.renders is not None:  # a budget smaller than the starts keeps the first
-                first = first[:budget.renders]
-            found = search(self._search_renderer(), distance, first, budget, seed=seed,
-                           on_render=on_render, runs=candidates, space=Space.of(self.spec))
-            ranked = found.ranked
-            if self.model is not None:
-                scores["distance_network"] = found.network.distance
-            scores["distance_best_start"] = found.start.distance
-            scores["renders"] = found.renders
-        else:
-            ranked = [Candidate(self.predict(target, play), play, origin="network")]
-            rendered = self.render(ranked[0].params, play)
-            ranked[0].distance, ranked[0].gain = distance(rendered)
+        first = self._starts(target, detected if note is None else None, play, seed, starts)
+        if not budget:
+            # No search: each of the network's guesses (and the remembered patches) rendered
+            # once, the closest kept (SC 0.827 -> 0.749 on benchmarks/real-sounds for the
+            # guesses alone, for 7 renders).
+            budget = Budget(len(first))
+        elif budget.renders is not None:  # a budget smaller than the starts keeps the first
+            first = first[:budget.renders]
+        found = search(self._search_renderer(), distance, first, budget, seed=seed,
+                       on_render=on_render, runs=candidates, space=Space.of(self.spec))
+        ranked = found.ranked
+        if self.model is not None:
+            scores["distance_network"] = found.network.distance
+        scores["distance_best_start"] = found.start.distance
+        scores["renders"] = found.renders
         key = round(note) if note is not None else (round(detected) if detected is not None
                                                     else None)
-        matches = [replace(self._result(c, name, detected, target, onset, dict(scores),
-                                        rendered if not budget else None), key=key)
+        matches = [replace(self._result(c, name, detected, target, onset, dict(scores)),
+                           key=key)
                    for c in ranked]
         matches[0].others = matches[1:]
         return matches[0]

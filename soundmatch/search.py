@@ -400,10 +400,10 @@ def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: 
          sigma: float, seed: int, on_render: Callable[[int, float], None]
          ) -> tuple[Candidate, int]:
     """CMA-ES from ``start`` within ``budget``: the best candidate seen, and the renders used."""
-    cma = _import_cma()
     began, used, best = time.perf_counter(), 0, start
     if not budget:
         return best, 0
+    cma = _import_cma()
     options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9, "tolfun": 1e-6}
     if budget.renders is not None:
         options["maxfevals"] = max(1, budget.renders)

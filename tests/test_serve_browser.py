@@ -63,7 +63,7 @@ def test_match_a_sound_in_the_browser(serve, browser, tmp_path):
     print(f"first load of the page: {load_ms:.0f} ms")  # measured, not asserted
     find = browser.find_element
     options = [o.text for o in find(By.ID, "synth").find_elements(By.TAG_NAME, "option")]
-    assert options[0] == "builtin, model builtin-rich" and any("dexed" in o for o in options)
+    assert options[0] == "builtin, model builtin-rich-taught" and any("dexed" in o for o in options)
 
     # a sound, a short search, two answers
     find(By.ID, "file").send_keys(str(SOUNDS / "pluck-a3.wav"))

@@ -178,3 +178,53 @@ def test_unknown_augmentation_is_one_line(tiny_data, tmp_path):
     result = run_soundmatch("train", "--data", tiny_data, "--augment", "reverb", "--out",
                             tmp_path / "run")
     assert result.returncode == 1 and "expected all, none or some of" in result.stderr
+
+
+# ------------------------------------------------------------------------ memory
+
+
+def test_export_remembers_labelled_sounds_and_match_recalls_them(labelled, sounds,
+                                                                 tiny_checkpoint, tmp_path):
+    out_data, _, _ = labelled
+    exported = tmp_path / "taught.pt"
+    result = run_soundmatch("export", tiny_checkpoint, "--memory", out_data, "--out", exported)
+    assert result.returncode == 0, result.stderr
+    assert "10 sounds" in result.stdout and "float16" in result.stdout
+    ckpt = load_checkpoint(exported)
+    assert len(ckpt.memory) == 10
+    assert all(p.dtype == torch.float32 for p in ckpt.model.parameters())
+    reader = DatasetReader(out_data)
+    features, _ = reader[0]  # bell-e4.wav: its own key is the nearest
+    assert ckpt.memory.recall(features.astype(np.float32))[0][0] == "bell-e4.wav"
+    # With no search, its remembered patch is among the guesses rendered: the match is at
+    # least as close as the search that labelled it.
+    found = Matcher.load(exported).match(sounds / "bell-e4.wav", seed=0)
+    assert found.scores["distance"] <= float(reader.column("distances")[0]) + 1e-6
+    assert found.scores["renders"] >= 1 + 10
+
+
+def test_no_refine_keeps_the_closest_of_the_networks_guesses(sounds, tiny_checkpoint):
+    matcher = Matcher.load(tiny_checkpoint)
+    found = matcher.match(sounds / "pluck-a3.wav")
+    assert found.scores["renders"] == 7  # its guess, an octave either side, 4 varied
+    assert found.scores["distance"] == found.scores["distance_best_start"]
+    assert found.scores["distance"] <= found.scores["distance_network"]
+
+
+def test_a_memory_needs_labelled_sounds_and_a_sound_checkpoint(labelled, tiny_data,
+                                                               tiny_checkpoint, tmp_path):
+    rendered = run_soundmatch("export", tiny_checkpoint, "--memory", tiny_data, "--out",
+                              tmp_path / "x.pt")
+    assert rendered.returncode == 1 and "not a dataset of labelled sounds" in rendered.stderr
+    out_data, _, _ = labelled
+    exported = tmp_path / "taught.pt"
+    assert run_soundmatch("export", tiny_checkpoint, "--memory", out_data, "--out",
+                          exported).returncode == 0
+    payload = torch.load(exported, weights_only=True)
+    payload["memory"]["params"] = payload["memory"]["params"] + 2.0
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(SoundmatchError, match=r"params within 0\.\.1"):
+        load_checkpoint(tmp_path / "bad.pt")
+    matched = run_soundmatch("match", REPO / "examples/sounds/hat.wav", "--checkpoint",
+                             tmp_path / "bad.pt", "--out", tmp_path / "m")
+    assert matched.returncode == 1 and len(matched.stderr.strip().splitlines()) == 1

@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from make_real_sounds import (  # the benchmark's own helpers, shared
@@ -37,6 +36,7 @@ from make_real_sounds import (  # the benchmark's own helpers, shared
     one_shot,
     render_midi,
     write_flac,
+    write_manifest,
 )
 
 from soundmatch.audio import read_audio
@@ -125,11 +125,8 @@ def main(argv=None) -> None:
         name = f"{package.split('-')[0]}-{path.parent.name}-{path.stem}".replace(" ", "_")
         keep(name, one_shot(audio, rate), category=category,
              source=f"{package} {path.relative_to(path.parents[1])}")
-    (args.out / "manifest.yaml").write_text(yaml.safe_dump(
-        {"description": "Real one-shots the taught model learns from, built by "
-                        "examples/taught/make_corpus.py from Debian packages",
-         "sounds": manifest}, sort_keys=False))
-    print(f"{len(manifest)} sounds in {args.out}")
+    write_manifest(args.out, "Real one-shots the taught model learns from, built by "
+                   "examples/taught/make_corpus.py from Debian packages", manifest)
 
 
 if __name__ == "__main__":

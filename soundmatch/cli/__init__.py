@@ -15,6 +15,7 @@ from .. import __version__, plugins
 from ..errors import SoundmatchError
 from .common import stderr
 from .evaluate import evaluate
+from .export import export
 from .label import label
 from .match import match
 from .play import play
@@ -81,7 +82,7 @@ def main():
 
 
 
-for command in (render, label, train, evaluate, match, play, serve, plugins_command, spec):
+for command in (render, label, train, evaluate, export, match, play, serve, plugins_command, spec):
     cli.add_command(command)
 plugins.add_commands(cli)
 

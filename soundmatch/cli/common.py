@@ -157,6 +157,13 @@ def unique_stems(paths) -> dict:
     return names
 
 
+def say_starting(out: Path, present: int, whole: int, unit: str, doing: str) -> None:
+    """What a resumable job (render, label) is about to do, and what it found already done."""
+    if present:
+        stderr.print(f"Resuming {out}: {present:,} of {whole:,} {unit} already there.")
+    stderr.print(doing)
+
+
 def writable_folder(path: Path, option: str) -> Path:
     """Create ``path`` and prove it writable before any work is done for it."""
     try:

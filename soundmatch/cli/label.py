@@ -14,6 +14,7 @@ from .common import (
     announce_synth,
     print_fields,
     progress_bar,
+    say_starting,
     stderr,
     synth_path_option,
     writable_folder,
@@ -69,9 +70,8 @@ def label(sounds, out, checkpoint, synth, spec_name, refine, seed, shard_size, w
     task = bar.add_task(matcher.spec.name, total=None, info="")
 
     def on_start(total, present):
-        if present:
-            stderr.print(f"Resuming {out}: {present:,} of {len(files):,} sounds already there.")
-        stderr.print(f"Labelling {total:,} sounds on {matcher.spec.name} with {refine} renders "
+        say_starting(out, present, len(files), "sounds",
+                     f"Labelling {total:,} sounds on {matcher.spec.name} with {refine} renders "
                      f"each into {out}.")
         bar.start()
         bar.update(task, total=total)

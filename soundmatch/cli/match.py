@@ -28,8 +28,10 @@ from .common import (
 @click.command()
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--checkpoint", metavar="PATH|NAME",
-              help="Model to use: a checkpoint file, or a shipped model by name: builtin-rich "
-                   "(the default, for real sounds) or builtin-16 (the paper's 16 parameters).")
+              help="Model to use: a checkpoint file, or a shipped model by name: "
+                   "builtin-rich-taught (the default, for real sounds: taught by the search, "
+                   "with a memory of real sounds), builtin-rich (renders alone) or builtin-16 "
+                   "(the paper's 16 parameters).")
 @click.option("--synth", metavar="NAME", help="Synth to play the match on. With no "
               "--checkpoint, matched with no model: from the spec's defaults and presets, by "
               "searching the synth's search spec (a shipped model for that spec joins). With "

@@ -15,6 +15,7 @@ from .common import (
     print_fields,
     progress_bar,
     report_check,
+    say_starting,
     stderr,
     synth_path_option,
     writable_folder,
@@ -67,9 +68,8 @@ def render(synth, spec_name, count, out, workers, seed, shard_text, shard_size, 
         writable_folder(out, "--out")  # after the check: a refused spec leaves no folder behind
 
     def on_start(total, present):
-        if present:
-            stderr.print(f"Resuming {out}: {present:,} of {count:,} examples already there.")
-        stderr.print(f"Rendering {total:,} examples of {spec.name} into {out} "
+        say_starting(out, present, count, "examples",
+                     f"Rendering {total:,} examples of {spec.name} into {out} "
                      f"with {workers} worker{'s' if workers > 1 else ''}.")
         bar.start()
         bar.update(task, total=total)
