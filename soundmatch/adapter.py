@@ -171,6 +171,12 @@ class SynthAdapter(ABC):
         user names none (``--presets``): the synth's factory banks, say. Default: none."""
         return []
 
+    def default_memory(self) -> Path | None:
+        """A memory of real sounds (``soundmatch export --memory``, no checkpoint) that a match
+        with no model recalls starting patches from: the patches the search found for sounds
+        like the input. Used where it was made for the spec being matched. Default: none."""
+        return None
+
     def transposed(self, patch: Mapping[str, float], semitones: int) -> dict[str, float] | None:
         """``patch`` (the synth's whole patch, as ``get_patch`` gives it) changed to sound
         ``semitones`` higher from the same key, or None where the synth cannot (the default;

@@ -79,8 +79,9 @@ def check_archive(path: Path) -> None:
                               f"weights uncompressed); refused unread")
 
 
-def load_payload(path: str | Path) -> dict:
-    """The checkpoint's raw dict; any unreadable or foreign file is one clear error."""
+def load_payload(path: str | Path, expected: str = FORMAT) -> dict:
+    """The checkpoint's raw dict (or another file torch.save wrote in format ``expected``: a
+    memory); any unreadable or foreign file is one clear error."""
     path = Path(path)
     if not path.exists():
         raise SoundmatchError(f"{path}: no such checkpoint file")
@@ -93,9 +94,9 @@ def load_payload(path: str | Path) -> dict:
             f"{path}: not a readable soundmatch checkpoint (truncated, corrupt or not a "
             f"checkpoint: {reason})"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != expected:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise SoundmatchError(f"{path}: format: found {found!r}, expected {FORMAT!r} "
+        raise SoundmatchError(f"{path}: format: found {found!r}, expected {expected!r} "
                               "(is it a plain PyTorch file?)")
     return payload
 

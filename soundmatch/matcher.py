@@ -28,6 +28,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .errors import SoundmatchError
 from .features import FeatureConfig, log_mel
 from .fileio import FileSet
+from .memory import PatchMemory, load_memory
 from .metrics import spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .presets import Preset
@@ -130,10 +131,14 @@ class Matcher:
     def __init__(self, checkpoint: Checkpoint | None = None, synth: str | None = None,
                  workers: int | None = None, level: str = "least-squares",
                  objective: str = "sc+logmel", spec: Spec | None = None,
-                 presets: list[Preset] | None = None):
+                 presets: list[Preset] | None = None, memory: PatchMemory | None = None):
         if checkpoint is None and spec is None:
             raise ValueError("Matcher needs a checkpoint or a spec")
         self.checkpoint = checkpoint
+        # Real sounds and the patches the search found for them: the checkpoint's, else one
+        # given (a model-free matcher's, from its adapter's ``default_memory``).
+        self.memory = memory if memory is not None else (
+            checkpoint.memory if checkpoint is not None else None)
         self.spec = checkpoint.spec if checkpoint is not None else spec
         self.model = checkpoint.model if checkpoint is not None else None
         self.features = (checkpoint.features if checkpoint is not None
@@ -181,7 +186,11 @@ class Matcher:
             shipped = load_checkpoint(pretrained_checkpoint(name))
             if shipped.spec.to_dict() == resolved.to_dict():
                 return cls(shipped, synth, workers, level, objective, presets=presets)
-        return cls(None, synth, workers, level, objective, spec=resolved, presets=presets)
+        matcher = cls(None, synth, workers, level, objective, spec=resolved, presets=presets)
+        remembered = matcher.adapter.default_memory()
+        if remembered is not None:
+            matcher.memory = load_memory(remembered, matcher.spec, matcher.features)
+        return matcher
 
     def _check_fit(self, adapter_name: str) -> None:
         has = self.adapter.parameter_names()
@@ -301,12 +310,11 @@ class Matcher:
     def _memory_starts(self, target: np.ndarray, play: float) -> list[Candidate]:
         """The patches the search found for the remembered sounds most like ``target``
         (``soundmatch.memory``), each played at the input's note."""
-        memory = self.checkpoint.memory if self.checkpoint is not None else None
-        if memory is None:
+        if self.memory is None:
             return []
         features = log_mel(target, self.features).numpy()
         return [Candidate(np.asarray(u, dtype=np.float64), play, origin=f"memory: {name}")
-                for name, u in memory.recall(features)]
+                for name, u in self.memory.recall(features)]
 
     def _starts(self, target: np.ndarray, pitch: float | None, play: float, seed: int,
                 extra: int = JITTER_STARTS) -> list[Candidate]:

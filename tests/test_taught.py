@@ -18,6 +18,7 @@ from soundmatch.dataset import DatasetReader
 from soundmatch.errors import SoundmatchError
 from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.matcher import Matcher
+from soundmatch.memory import load_memory
 
 from .conftest import REPO, run_soundmatch
 
@@ -228,3 +229,24 @@ def test_a_memory_needs_labelled_sounds_and_a_sound_checkpoint(labelled, tiny_da
     matched = run_soundmatch("match", REPO / "examples/sounds/hat.wav", "--checkpoint",
                              tmp_path / "bad.pt", "--out", tmp_path / "m")
     assert matched.returncode == 1 and len(matched.stderr.strip().splitlines()) == 1
+
+
+def test_a_memory_alone_serves_a_match_with_no_model(labelled, sounds, tmp_path):
+    out_data, spec_path, _ = labelled
+    path = tmp_path / "sounds.memory.pt"
+    result = run_soundmatch("export", "--memory", out_data, "--out", path)
+    assert result.returncode == 0, result.stderr
+    assert "10 sounds on builtin-16" in result.stdout
+    matcher = Matcher.for_synth(spec=spec_path)
+    memory = load_memory(path, matcher.spec, matcher.features)
+    assert memory is not None and len(memory) == 10
+    other = Matcher.for_synth(spec="builtin-rich")
+    assert load_memory(path, other.spec, other.features) is None  # made for another spec
+    # The labelled sound's own patch is among the starts: no farther than its label, and the
+    # match says which remembered sound it grew from.
+    matcher.memory = memory
+    found = matcher.match(sounds / "hat.wav", refine="12", seed=0)
+    reader = DatasetReader(out_data)
+    row = [s["name"] for s in reader.manifest.source["sounds"]].index("hat.wav")
+    assert found.scores["distance"] <= float(reader.column("distances")[row]) + 1e-6
+    assert run_soundmatch("export", "--out", tmp_path / "x.pt").returncode == 2

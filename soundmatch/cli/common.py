@@ -164,6 +164,28 @@ def say_starting(out: Path, present: int, whole: int, unit: str, doing: str) -> 
     stderr.print(doing)
 
 
+def open_matcher(checkpoint, synth, spec_name, workers: int, presets=(),
+                 level: str = "least-squares"):
+    """The matcher ``match`` and ``label`` use: a checkpoint's (a file or a shipped name), or with
+    ``--synth``/``--spec`` and no checkpoint one with no model; with the presets named, else the
+    adapter's installed ones (a file it cannot read is one line, and skipped)."""
+    from ..matcher import Matcher
+    from ..presets import read_presets
+
+    if checkpoint is not None and spec_name is not None:
+        raise click.UsageError("--checkpoint and --spec: give one (a checkpoint has its spec)")
+    if checkpoint is None and (synth is not None or spec_name is not None):
+        matcher = Matcher.for_synth(synth, spec_name, workers=workers, level=level)
+    else:
+        matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
+    announce_synth(matcher.adapter)
+    found, skipped = read_presets(matcher.adapter, presets or matcher.adapter.default_presets())
+    for path, reason in skipped:
+        stderr.print(f"skipped {path}: {reason}")
+    matcher.presets = found
+    return matcher
+
+
 def writable_folder(path: Path, option: str) -> Path:
     """Create ``path`` and prove it writable before any work is done for it."""
     try:

@@ -11,7 +11,7 @@ from rich.progress import TextColumn
 from ..errors import SoundmatchError
 from .common import (
     RateColumn,
-    announce_synth,
+    open_matcher,
     print_fields,
     progress_bar,
     say_starting,
@@ -37,10 +37,13 @@ DEFAULT_LABEL_BUDGET = "300"  # renders per sound: about 2 s of builtin-rich on 
               help="Search budget per sound, in renders (a time budget would not reproduce).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--shard-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--presets", type=click.Path(path_type=Path), multiple=True,
+              help="Preset files or folders to start from, as `match --presets`. [default: the "
+                   "banks the adapter finds installed]")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
               show_default=True, help="Render threads (or processes) of the search.")
 @synth_path_option
-def label(sounds, out, checkpoint, synth, spec_name, refine, seed, shard_size, workers):
+def label(sounds, out, checkpoint, synth, spec_name, refine, seed, shard_size, presets, workers):
     """Match real sounds with the search and store them as a dataset to train on.
 
     SOUNDS are audio files or folders of them. Each becomes one example: its log-mel, the best
@@ -48,17 +51,10 @@ def label(sounds, out, checkpoint, synth, spec_name, refine, seed, shard_size, w
     with `train --data RENDERED --data LABELLED`. Resumable like render.
     """
     from ..label import label_dataset, readable, sound_files
-    from ..matcher import Matcher
 
-    if checkpoint is not None and spec_name is not None:
-        raise click.UsageError("--checkpoint and --spec: give one (a checkpoint has its spec)")
     files = sound_files(sounds)
     writable_folder(out, "--out")
-    if checkpoint is None and (synth is not None or spec_name is not None):
-        matcher = Matcher.for_synth(synth, spec_name, workers=workers)
-    else:
-        matcher = Matcher.load(checkpoint, synth, workers=workers)
-    announce_synth(matcher.adapter)
+    matcher = open_matcher(checkpoint, synth, spec_name, workers, presets)
     skipped = []
     files = readable(matcher, files, lambda path, why: skipped.append(why))
     for why in skipped:

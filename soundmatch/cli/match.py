@@ -15,7 +15,7 @@ from ..errors import SoundmatchError
 from .common import (
     BUDGET,
     NOTE,
-    announce_synth,
+    open_matcher,
     progress_bar,
     stderr,
     stdout,
@@ -77,8 +77,7 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
     Writes, per input: the matched audio, the parameters (YAML, synth units), a preset for the
     synth, and a PNG comparing the spectrograms.
     """
-    from ..matcher import DEFAULT_REFINE, Matcher
-    from ..presets import read_presets
+    from ..matcher import DEFAULT_REFINE
 
     if refine not in ("0", DEFAULT_REFINE) and Path(refine).is_file():
         # `match --refine in.wav`: the bare flag took the input as its value
@@ -86,17 +85,8 @@ def match(inputs, checkpoint, synth, spec_name, presets, candidates, out, note, 
     if not inputs:
         raise click.UsageError("Missing argument 'INPUTS...'.")
     writable_folder(out, "--out")
-    if checkpoint is not None and spec_name is not None:
-        raise click.UsageError("--checkpoint and --spec: give one (a checkpoint has its spec)")
-    if checkpoint is None and (synth is not None or spec_name is not None):
-        matcher = Matcher.for_synth(synth, spec_name, workers=workers, level=level)
-    else:
-        matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
-    announce_synth(matcher.adapter)
-    found, skipped = read_presets(matcher.adapter, presets or matcher.adapter.default_presets())
-    for path, reason in skipped:
-        stderr.print(f"skipped {path}: {reason}")
-    matcher.presets = found
+    matcher = open_matcher(checkpoint, synth, spec_name, workers, presets, level)
+    found = matcher.presets
     if not as_json:  # stdout: stderr is for what went wrong, --json's stdout for JSON alone
         model = (f"the model {matcher.checkpoint.path.name}" if matcher.checkpoint is not None
                  else "no model: the spec's defaults")

@@ -144,6 +144,9 @@ def voice_values(voice: bytes) -> dict[str, float]:
     return {name: float(voice[i]) for i, name in enumerate(NAMES)}
 
 
+MEMORY = "real-sounds.memory.pt"
+
+
 class Dexed(SynthAdapter):
     """Dexed through dexed-py: deterministic, no tail between renders, GIL released."""
 
@@ -178,6 +181,13 @@ class Dexed(SynthAdapter):
         and the cartridges a Dexed install keeps, where found."""
         return [folder for folder in FACTORY_BANKS if folder.is_dir() and any(
             p.suffix.lower() in self.preset_suffixes for p in folder.iterdir())]
+
+    def default_memory(self) -> Path | None:
+        """569 real one-shots and the whole voices the search found for them, for dexed-voice
+        (examples/taught/teach_dexed.sh): a match plays the voices of the 16 most like its input
+        beside the factory voices."""
+        path = Path(__file__).parent / MEMORY
+        return path if path.is_file() else None
 
     def set_patch(self, patch):
         for name, value in patch.items():
