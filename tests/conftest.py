@@ -113,6 +113,32 @@ def tiny_checkpoint(tiny_data, tmp_path_factory):
     return out / "best.pt"
 
 
+# Real sounds that `label` turns into a dataset: the examples and two of the benchmark's.
+REAL_NAMES = ("drum-kick.flac", "fp-flute.flac")
+
+
+@pytest.fixture(scope="session")
+def sounds(tmp_path_factory):
+    """Ten real sounds and a file that is not audio."""
+    folder = tmp_path_factory.mktemp("sounds")
+    real = REPO / "benchmarks" / "real-sounds"
+    for path in [*(REPO / "examples" / "sounds").glob("*.wav"), *(real / n for n in REAL_NAMES)]:
+        shutil.copy(path, folder / path.name)
+    (folder / "notes.wav").write_text("not audio")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def labelled(sounds, tiny_data, tmp_path_factory):
+    """The sounds labelled by a 12-render search on tiny_data's spec: (dataset, spec, result)."""
+    out = tmp_path_factory.mktemp("labelled") / "data"
+    spec = tiny_data.parent / "spec.yaml"
+    result = run_soundmatch("label", sounds, "--spec", spec, "--refine", 12, "--shard-size", 3,
+                            "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, spec, result
+
+
 VST3_BUILD = REPO / "build" / "vst3synth"
 
 

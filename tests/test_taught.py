@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -20,31 +19,9 @@ from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.matcher import Matcher
 from soundmatch.memory import load_memory
 
-from .conftest import REPO, run_soundmatch
+from .conftest import REAL_NAMES, REPO, run_soundmatch
 
 SOUNDS = REPO / "examples" / "sounds"
-REAL = REPO / "benchmarks" / "real-sounds"
-REAL_NAMES = ("drum-kick.flac", "fp-flute.flac")
-
-
-@pytest.fixture(scope="module")
-def sounds(tmp_path_factory):
-    """Ten real sounds and a file that is not audio."""
-    folder = tmp_path_factory.mktemp("sounds")
-    for path in [*SOUNDS.glob("*.wav"), *(REAL / name for name in REAL_NAMES)]:
-        shutil.copy(path, folder / path.name)
-    (folder / "notes.wav").write_text("not audio")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def labelled(sounds, tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("labelled") / "data"
-    spec = tiny_data.parent / "spec.yaml"
-    result = run_soundmatch("label", sounds, "--spec", spec, "--refine", 12, "--shard-size", 3,
-                            "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out, spec, result
 
 
 def test_label_stores_what_the_search_found_for_each_readable_sound(labelled, sounds):
