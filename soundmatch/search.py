@@ -410,13 +410,13 @@ def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cma warns about its own internals (flat fitness)
         es = cma.CMAEvolutionStrategy(np.clip(start.params, 0, 1), sigma, options)
-        while not es.stop() and budget.left(used, began) > 0:
+        while not es.stop() and (room := budget.left(used, began)) > 0:
             asked = es.ask()
             # The last population of a render budget may be cut short: it is scored, not told
             # to CMA-ES (a partial population would mislead it), and the search ends.
             population = [replace(start, params=np.asarray(u, dtype=np.float64),
                                   distance=np.inf)
-                          for u in asked[:budget.left(used, began)]]
+                          for u in asked[:room]]
             renderer(distance, population)
             used += len(population)
             for c in population:
@@ -441,9 +441,11 @@ def _climb(renderer: Renderer, distance: MatchDistance, start: Candidate, budget
     rng = np.random.default_rng(seed)
     began, used, best, scale = time.perf_counter(), 0, start, 2.0
     n = len(start.params)
-    while budget.left(used, began) > 0:
+    # The budget is asked once per generation: a time budget that ran out between two asks
+    # left a generation of no children (and min() of nothing).
+    while (room := budget.left(used, began)) > 0:
         children = []
-        for _ in range(min(population, budget.left(used, began))):
+        for _ in range(min(population, room)):
             u = np.array(best.params, dtype=np.float64)
             for j in rng.choice(n, size=min(n, int(rng.geometric(0.5))), replace=False):
                 if space.choices[j]:
