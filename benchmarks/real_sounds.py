@@ -221,9 +221,12 @@ def main(argv=None) -> None:
             per_row["network"] = run_row(matcher, sounds, 0, None, tmp, "network", console)
         if matcher.presets:
             # Every preset played at the sound's pitch, the closest by the search's distance
-            # kept: a budget of exactly the starts leaves nothing for the search.
+            # kept: a budget of exactly the starts leaves nothing for the search, and no memory
+            # (its voices would take the place of presets among the starts).
+            memory, matcher.memory = matcher.memory, None
             per_row["nearest preset"] = run_row(matcher, sounds, len(matcher.presets) + 1, None,
                                                 tmp, "nearest", console)
+            matcher.memory = memory
         refine = args.refine if not args.refine.isdigit() else int(args.refine)
         if refine == "default":
             from soundmatch.matcher import DEFAULT_REFINE

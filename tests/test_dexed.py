@@ -265,3 +265,18 @@ def test_spec_fit_skips_random_bytes_and_never_reads_its_own_output(factory_bank
                            for name in ("huge.syx", "junk.syx", "whole.dx7")]
         texts.append(out.read_text())
     assert texts[0] == texts[1]
+
+
+def test_dexed_remembers_real_sounds_and_a_match_recalls_their_voices():
+    """The memory that ships with the adapter (examples/taught/teach_dexed.sh): 569 real sounds
+    and the whole voices the search found for them, recalled for the whole-voice spec only."""
+    from soundmatch.matcher import Matcher
+
+    matcher = Matcher.for_synth("dexed")
+    assert matcher.spec.name == "dexed-voice" and len(matcher.memory) == 569
+    assert Matcher.for_synth("dexed", spec="dexed-small").memory is None
+    pluck = REPO / "examples" / "sounds" / "pluck-a3.wav"
+    alone = matcher.match(pluck, refine=1)  # the spec's defaults: DX7's initial voice
+    recalled = matcher.match(pluck, refine=17)  # and the 16 voices recalled for this sound
+    assert alone.origin == "defaults" and recalled.origin.startswith("memory: ")
+    assert recalled.scores["distance"] < alone.scores["distance"]
