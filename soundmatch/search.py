@@ -291,7 +291,7 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
     mostly steps and choices, a climb that changes a few of them at a time (``_climb``). Never
     returns worse than the best start; ``ranked`` holds the best of each run."""
     began = time.perf_counter()
-    _one_thread_each.enter()
+    threads = _one_thread_each.enter()
     try:
         renderer(distance, starts)
         used = len(starts)
@@ -322,45 +322,46 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
             if found.rank < best.rank:
                 best = found
     finally:
-        _one_thread_each.leave()
+        _one_thread_each.leave(threads)
     ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.rank)]
     return SearchResult(_final(best), start, starts[0], used, time.perf_counter() - began,
                         ranked)
 
 
 class _OneThreadEach:
-    """One torch thread and one BLAS thread while any search runs in this process. The
-    parallelism is across candidates, not inside one STFT; and numpy's OpenBLAS would run
-    CMA-ES's small eigendecompositions on threads that then spin, waiting for more, on the cores
-    the renders need: one BLAS thread took the builtin-rich search from 88 to 137 renders/s on 2
-    cores (benchmarks/search.py). The limits are process-wide, so they are counted: two searches
-    at once (serve --jobs 2) keep them until the last one ends, rather than the first to end
-    restoring them under the other."""
+    """One torch thread and one BLAS thread while a search runs. The parallelism is across
+    candidates, not inside one STFT; and numpy's OpenBLAS would run CMA-ES's small
+    eigendecompositions on threads that then spin, waiting for more, on the cores the renders
+    need: one BLAS thread took the builtin-rich search from 88 to 137 renders/s on 2 cores
+    (benchmarks/search.py). torch's limit belongs to the thread that sets it (OpenMP keeps one
+    per thread), so each search sets its own; the BLAS limit is the process's, so it is counted:
+    two searches at once (serve --jobs 2) keep it until the last one ends, rather than the first
+    to end lifting it under the other."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._active = 0
-        self._restore = None
+        self._blas = None
 
-    def enter(self) -> None:
+    def enter(self) -> int:
+        """Limit the threads; returns this thread's torch threads before, for ``leave``."""
         from threadpoolctl import threadpool_limits
 
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         with self._lock:
             if self._active == 0:
-                threads = torch.get_num_threads()
-                torch.set_num_threads(1)
-                blas = threadpool_limits(1, user_api="blas")
-                self._restore = (threads, blas)
+                self._blas = threadpool_limits(1, user_api="blas")
             self._active += 1
+        return threads
 
-    def leave(self) -> None:
+    def leave(self, threads: int) -> None:
+        torch.set_num_threads(threads)
         with self._lock:
             self._active -= 1
             if self._active == 0:
-                threads, blas = self._restore
-                torch.set_num_threads(threads)
-                blas.restore_original_limits()
-                self._restore = None
+                self._blas.restore_original_limits()
+                self._blas = None
 
 
 _one_thread_each = _OneThreadEach()
