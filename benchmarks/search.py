@@ -8,7 +8,10 @@ costs around its search.
 The search row times ``Matcher.match(sound, refine=N)`` on a real sound (examples/sounds), warm,
 minus a ``refine`` of the starts alone: candidates per second of the search itself. The bare loop
 renders and scores exactly the candidates that search tried, grouped as it grouped them, on the
-same threads (or worker processes), with no search logic: what the synth and the distance allow.
+same threads (or worker processes), as long as the search renders them (while the input sounds,
+and 0.25 s more), with no search logic: what the synth and the distance allow. A second bare loop
+renders the whole note (the spec's duration), as the search did before it rendered only the
+sounding part.
 For the VST3 instrument, which renders in worker processes, a second reference is one plugin
 instance in this process. Medians of ``--repeats``.
 
@@ -32,7 +35,8 @@ from rich.console import Console
 from rich.table import Table
 
 from soundmatch import Matcher
-from soundmatch.audio import read_audio, to_mono
+from soundmatch.audio import read_audio, sounding_length, to_mono
+from soundmatch.matcher import TAIL_SECONDS
 from soundmatch.search import Candidate, MatchDistance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +136,7 @@ def main(argv=None) -> None:
     speed = Table(title=f"search renders per second on {SOUND.name} ({args.renders} renders past "
                         f"the starts, median of {args.repeats})")
     for col in ("synth", "workers", "search", "bare loop, same candidates", "search / bare",
-                "one instance, in process"):
+                "bare loop, whole notes", "one instance, in process"):
         speed.add_column(col, justify="left" if col == "synth" else "right")
     stages = Table(title="a match around its search")
     for col in ("synth", "warm Matcher.match, no search", "cold CLI --refine 10",
@@ -141,12 +145,17 @@ def main(argv=None) -> None:
     for name in args.synths:
         matcher = SYNTHS[name]()
         target = matcher.match(sound, sample_rate=rate, refine=1).target
-        distance = MatchDistance(target, matcher.sample_rate)
-        rows: dict[str, list[float]] = {"search": [], "bare": [], "one": []}
+        heard = sounding_length(target, matcher.sample_rate, TAIL_SECONDS)
+        distance = MatchDistance(target, matcher.sample_rate, samples=heard)
+        whole = MatchDistance(target, matcher.sample_rate)
+        console.print(f"{name}: the search renders {heard / matcher.sample_rate:.2f} s of "
+                      f"{len(target) / matcher.sample_rate:.2f} s")
+        rows: dict[str, list[float]] = {"search": [], "bare": [], "whole": [], "one": []}
         for k in range(args.repeats):
             rate_searched, batches = search_rate(matcher, sound, rate, args.renders)
             rows["search"].append(rate_searched)
             rows["bare"].append(bare_rate(matcher, distance, batches))
+            rows["whole"].append(bare_rate(matcher, whole, batches))
             if not type(matcher.adapter).thread_safe:
                 rows["one"].append(one_instance_rate(matcher, distance, batches))
             console.print(f"{name} {k + 1}: " + ", ".join(f"{n} {v[-1]:.1f}/s"
@@ -155,7 +164,7 @@ def main(argv=None) -> None:
         kind = "threads" if type(matcher.adapter).thread_safe else "processes"
         speed.add_row(name, f"{matcher.workers} {kind}", f"{med['search']:.1f}",
                       f"{med['bare']:.1f}",
-                      f"{med['search'] / med['bare']:.2f}",
+                      f"{med['search'] / med['bare']:.2f}", f"{med['whole']:.1f}",
                       "-" if med["one"] is None else f"{med['one']:.1f}")
         warm = warm_match_ms(matcher, sound, rate, repeats=10 if matcher.model else 3)
         shown = f"{warm:.0f} ms" if matcher.model else f"{warm / 1000:.1f} s (6 s search)"

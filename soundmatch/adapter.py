@@ -116,6 +116,10 @@ class SynthAdapter(ABC):
     # thread): ``match --refine`` then renders its candidates on all cores. Plugins hosted by
     # pedalboard must render on the main thread, so the default is False.
     thread_safe: ClassVar[bool] = False
+    # True if ``render`` takes a keyword ``samples`` and then returns only the first ``samples``
+    # of that note, the same bits as the whole render's, in less time: the search renders its
+    # candidates only as long as the input sounds. Otherwise the whole note is rendered and cut.
+    renders_prefix: ClassVar[bool] = False
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
     # Further file types ``load_presets`` reads (``spec fit --presets`` looks for these too).
     preset_suffixes: ClassVar[tuple[str, ...]] = ()
@@ -184,33 +188,42 @@ class SynthAdapter(ABC):
         so that its preset plays the input's pitch from the input's key."""
         return None
 
-    def render_note(self, note: float | None = None, velocity: int | None = None) -> np.ndarray:
+    def render_note(self, note: float | None = None, velocity: int | None = None,
+                    samples: int | None = None) -> np.ndarray:
         """``render`` with the spec's note and velocity where none is given, the note rounded
-        unless ``fractional_notes``, and the result checked against the contract."""
+        unless ``fractional_notes``, and the result checked against the contract. ``samples``:
+        only the first that many (rendered only that long where ``renders_prefix``)."""
         settings = self.spec.render
         note = settings.note if note is None else note
         velocity = settings.velocity if velocity is None else velocity
         if not self.fractional_notes:
             note = round(note)
-        return self._checked(self.render(note, int(velocity)))
+        if samples is None or samples >= settings.num_samples:
+            return self._checked(self.render(note, int(velocity)))
+        if self.renders_prefix:
+            return self._checked(self.render(note, int(velocity), samples=samples), samples)
+        return self._checked(self.render(note, int(velocity)))[:samples]
 
     def render_patch(
-        self, patch: Mapping[str, float], note: float | None = None, velocity: int | None = None
+        self, patch: Mapping[str, float], note: float | None = None, velocity: int | None = None,
+        samples: int | None = None,
     ) -> np.ndarray:
         """Set ``patch`` and render one note of it (``render_note``)."""
         self.set_patch(patch)
-        return self.render_note(note, velocity)
+        return self.render_note(note, velocity, samples)
 
-    def _checked(self, audio) -> np.ndarray:
+    def _checked(self, audio, n: int | None = None) -> np.ndarray:
         """What ``render`` returned, if it keeps the contract; else one line naming the adapter
         (a stereo or wrong-length render would otherwise fail far away, in numpy)."""
-        name, n = type(self).__name__, self.spec.render.num_samples
+        name = type(self).__name__
+        n = self.spec.render.num_samples if n is None else n
         if not isinstance(audio, np.ndarray):
             raise SoundmatchError(f"{name}.render returned {type(audio).__name__}, expected a "
                                   "numpy array")
         if audio.shape != (n,):
             raise SoundmatchError(f"{name}.render returned shape {audio.shape}, expected mono "
-                                  f"({n},): the spec's duration at its sample rate")
+                                  f"({n},): the spec's duration at its sample rate, or the "
+                                  "samples asked")
         if audio.dtype != np.float32:
             raise SoundmatchError(f"{name}.render returned {audio.dtype} samples, expected "
                                   "float32")

@@ -72,6 +72,16 @@ def onset(audio: np.ndarray, rate: int, threshold_db: float = SILENCE_DB) -> int
     return max(0, int(np.argmax(np.abs(audio) > level)) - int(0.005 * rate))
 
 
+def sounding_length(audio: np.ndarray, rate: int, tail: float,
+                    threshold_db: float = SILENCE_DB) -> int:
+    """Samples up to the last one within ``threshold_db`` of the peak, plus ``tail`` seconds
+    (at most the whole): how long the sound lasts, and a little of the silence after it."""
+    loud = np.flatnonzero(np.abs(audio) > np.max(np.abs(audio), initial=0.0)
+                          * 10 ** (threshold_db / 20))
+    end = int(loud[-1]) + 1 if len(loud) else len(audio)
+    return min(len(audio), end + round(tail * rate))
+
+
 def trim_leading_silence(audio: np.ndarray, rate: int,
                          threshold_db: float = SILENCE_DB) -> np.ndarray:
     """Drop what comes before the onset, so a sound that starts late is matched from its onset,

@@ -82,6 +82,7 @@ def resolve_checkpoint(name_or_path: str | Path | None) -> Path:
 PEAK_LIMIT = 10 ** (-0.1 / 20)
 DEFAULT_REFINE = "6s"  # what `match --refine` searches with no value, see README
 JITTER_STARTS = 4      # starts beside the network's guess(es), see _starts
+TAIL_SECONDS = 0.25    # of the silence after the input that candidates are scored on
 # How much closer (as a fraction of the distance) the network's guess an octave from the detected
 # pitch must be to be taken. On benchmarks/real-sounds, with no margin 14 of 62 pitched sounds
 # took an octave start and all 14 were wrong; from 0.2 none was taken (benchmarks/octaves.py).
@@ -241,14 +242,15 @@ class Matcher:
         return self._render_on(self.adapter, params, note, base)
 
     def _render_on(self, adapter: SynthAdapter, params: np.ndarray, note: float,
-                   base: dict[str, float] | None) -> np.ndarray:
-        """``params`` on ``base`` (a preset's whole patch; None: the synth's own), at ``note``.
-        The base is sent only when it changes: most candidates share their start's."""
+                   base: dict[str, float] | None, samples: int | None = None) -> np.ndarray:
+        """``params`` on ``base`` (a preset's whole patch; None: the synth's own), at ``note``;
+        the first ``samples`` (None: all). The base is sent only when it changes: most
+        candidates share their start's."""
         base = self.base if base is None else base
         if self._bases.get(id(adapter)) is not base:
             adapter.set_patch(base)
             self._bases[id(adapter)] = base
-        return adapter.render_patch(self.spec.to_synth(params), note=note)
+        return adapter.render_patch(self.spec.to_synth(params), note=note, samples=samples)
 
     def _search_renderer(self) -> Renderer:
         """One adapter instance per worker thread (the first is ``self.adapter``), or per worker
@@ -259,7 +261,8 @@ class Matcher:
             adapters = [self.adapter] + [plugins.create_adapter(self.spec)
                                          for _ in range(self.workers - 1)]
             self._renderer = Renderer([
-                lambda u, note, base, a=a: self._render_on(a, u, note, base) for a in adapters])
+                lambda u, note, base, samples, a=a: self._render_on(a, u, note, base, samples)
+                for a in adapters])
         return self._renderer
 
     def _network_starts(self, target: np.ndarray, pitch: float | None, play: float,
@@ -355,7 +358,11 @@ class Matcher:
         budget = Budget(refine)
         if not budget and (self.model is None or self.presets or candidates > 1):
             budget = Budget(DEFAULT_REFINE)  # with nothing to guess from, matching is searching
-        distance = MatchDistance(target, self.sample_rate, self.level, self.objective)
+        # Candidates are rendered and scored only while the input sounds, and TAIL_SECONDS more:
+        # the silence after a sound says that it has ended, seconds of it say no more. A 1.4 s
+        # one-shot in a 4 s note is twice the renders per second (benchmarks/search.py).
+        heard = audio_io.sounding_length(target, self.sample_rate, TAIL_SECONDS)
+        distance = MatchDistance(target, self.sample_rate, self.level, self.objective, heard)
         scores: dict[str, float] = {}
         first = self._starts(target, detected if note is None else None, play, seed, starts)
         if not budget:

@@ -563,9 +563,10 @@ def _parse_parameter(source: str, index: int, raw: Any) -> Parameter:
 
 
 class _Columns:
-    """Every parameter's ``denormalise`` at once, over a whole patch: the same operations,
-    element by element, as ``Parameter.denormalise`` (tested equal to the last bit), in a tenth of
-    the time: the search converts a patch per candidate (138 parameters for a DX7 voice)."""
+    """Every parameter's ``denormalise`` and ``normalise`` at once, over a whole patch: the same
+    operations, element by element, as ``Parameter``'s (tested equal to the last bit), in a tenth
+    of the time: the search converts a patch per candidate (138 parameters for a DX7 voice), and
+    a match converts every preset (432 of hexter's: 0.7 s one parameter at a time)."""
 
     def __init__(self, parameters: tuple[Parameter, ...]):
         self.names = [p.synth_name for p in parameters]
@@ -592,6 +593,14 @@ class _Columns:
         value = np.where(self.steps, stepped, value)
         return np.where(self.choice, self.lo + np.minimum(np.floor(u * self.k), self.k - 1),
                         value)
+
+    def normalise(self, value: np.ndarray) -> np.ndarray:
+        value = np.clip(value, self.lo, self.hi)
+        u = (value - self.lo) / (self.hi - self.lo)
+        for j, lo, ratio in self.log_terms:  # one at a time, as in ``denormalise``
+            u[j] = np.log(value[j] / lo) / math.log(ratio)
+        u = np.where(self.choice, (np.round(value - self.lo) + 0.5) / self.k, u)
+        return np.clip(u, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -647,10 +656,9 @@ class Spec:
 
     def from_synth(self, patch: Mapping[str, float]) -> np.ndarray:
         """``{synth_name: value}`` -> normalised patch; missing parameters take their default."""
-        return np.array(
-            [p.normalise(patch.get(p.synth_name, p.default)) for p in self.parameters],
-            dtype=np.float32,
-        )
+        values = np.array([patch.get(p.synth_name, p.default) for p in self.parameters],
+                          dtype=np.float64)
+        return self._columns.normalise(values).astype(np.float32)
 
     def to_dict(self) -> dict:
         out = {

@@ -57,7 +57,8 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
     ``default_spec``). Over the spec's defaults and ``patches`` sampled patches it checks that
     renders are mono float32 of the spec's length and finite, that some patch is audible, that
     a patch renders the same twice and on a second instance (within ``atol``), that every value
-    holds through a render, and that a long, loud patch leaves no tail in the next render. With
+    holds through a render, that a long, loud patch leaves no tail in the next render, and
+    (where ``renders_prefix``) that a shorter render is the whole render's start. With
     ``tmp_path``, also that a preset written by ``save_preset`` reads back through
     ``load_preset`` on a fresh instance to the same values, and that a checkpoint's spec naming
     a file for one of the adapter's ``file_options`` gets nothing opened.
@@ -100,6 +101,8 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
                     raise AssertionError(f"{what}: {where} it differs by up to {err:.3g} "
                                          f"(allowed {atol:g}): renders must be deterministic")
             peaks.append(float(np.abs(a).max()))
+            if cls.renders_prefix:
+                _check_prefix(synth, a, what)
         if max(peaks) < AUDIBLE_PEAK:
             raise AssertionError(f"{name}: every test patch is silent (peak {max(peaks):.2g})")
         if tmp_path is not None:
@@ -109,6 +112,20 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
             instance.close()
     if tmp_path is not None:
         _check_untrusted_files(cls, spec, Path(tmp_path))
+
+
+def _check_prefix(synth: SynthAdapter, whole: np.ndarray, what: str) -> None:
+    """A ``renders_prefix`` adapter's short render is its whole render's start, bit for bit:
+    the search scores short renders and writes the whole one."""
+    for samples in (len(whole) // 3, len(whole) // 2 + 1):
+        try:
+            part = synth.render_note(samples=samples)
+        except SoundmatchError as exc:
+            raise AssertionError(f"{what}, {samples} samples: {exc}") from None
+        if not np.array_equal(part, whole[:samples]):
+            err = float(np.abs(part - whole[:samples]).max())
+            raise AssertionError(f"{what}: rendered {samples} samples it differs by up to "
+                                 f"{err:.3g} from the whole render's start (renders_prefix)")
 
 
 # Paths that an adapter opens while a check runs (``sys.addaudithook`` sees every ``open``, from

@@ -79,6 +79,7 @@ def test_the_well_behaved_fixtures_keep_the_contract(fixtures_module, name, tmp_
     ("ResettingSineSynth", "gain was set to"),
     ("LeakySineSynth", "a tail leaks into the next render"),
     ("TrustingSineSynth", "opened private-file-named-by-a-checkpoint, which synth.options"),
+    ("FadingSineSynth", "from the whole render's start (renders_prefix)"),
 ])
 def test_the_checks_catch_each_broken_fixture(fixtures_module, name, verdict, tmp_path):
     cls = getattr(fixtures_module, name)

@@ -225,7 +225,7 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
     other_done = threading.Event()
     seen = []
 
-    def render(u, note, base):
+    def render(u, note, base, samples):
         other_done.wait(10)
         seen.append(torch.get_num_threads())
         return (float(u[0]) * target).astype(np.float32)
@@ -236,7 +236,7 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
 
     first = threading.Thread(target=run, args=(Renderer([render]), 12))
     first.start()
-    run(Renderer([lambda u, note, base: (float(u[0]) * target).astype(np.float32)]), 6)
+    run(Renderer([lambda u, note, base, samples: (float(u[0]) * target).astype(np.float32)]), 6)
     other_done.set()  # the second search has ended; the first renders on
     first.join()
     try:
@@ -244,3 +244,25 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
         assert torch.get_num_threads() == 2  # this thread's, as it was
     finally:
         torch.set_num_threads(before)
+
+
+def test_scoring_only_the_sounding_part_keeps_the_whole_notes_distance():
+    """The search renders candidates only while the input sounds (and 0.25 s more): for a
+    candidate that is silent there too, the distance and gain are the whole note's."""
+    from soundmatch.audio import sounding_length
+    from soundmatch.search import MatchDistance
+
+    rate = 44100
+    t = np.arange(4 * rate) / rate
+    def pluck(hz: float, decay: float) -> np.ndarray:
+        return (np.sin(2 * np.pi * hz * t) * np.exp(-decay * t) * (t < 1.0)).astype(np.float32)
+
+    target = pluck(220.0, 6.0)
+    heard = sounding_length(target, rate, 0.25)
+    assert rate <= heard <= 1.3 * rate
+    whole, part = MatchDistance(target, rate), MatchDistance(target, rate, samples=heard)
+    assert part.samples == heard
+    for candidate in (pluck(220.0, 9.0), pluck(223.0, 6.0), 0.3 * pluck(440.0, 3.0)):
+        (d_whole, g_whole), (d_part, g_part) = whole(candidate), part(candidate[:heard])
+        assert d_part == pytest.approx(d_whole, rel=1e-3) and d_whole > 0.01
+        assert g_part == pytest.approx(g_whole, rel=1e-3)

@@ -193,3 +193,23 @@ def test_to_synth_is_each_parameters_denormalise_to_the_last_bit(name):
     for u in patches:
         assert spec.to_synth(u) == {p.synth_name: float(p.denormalise(x))
                                     for p, x in zip(spec.parameters, u, strict=True)}
+
+
+@pytest.mark.parametrize("name", ["builtin-rich", "massive-16", "dexed-voice"])
+def test_from_synth_is_each_parameters_normalise_to_the_last_bit(name):
+    """Presets are converted a whole patch at once; a start must be what each parameter says."""
+    from soundmatch import plugins
+
+    spec = load_spec(plugins.spec_path(name))
+    rng = np.random.default_rng(1)
+    lo = np.array([p.min for p in spec.parameters])
+    hi = np.array([p.max for p in spec.parameters])
+    values = np.concatenate([lo + rng.random((300, len(spec))) * (hi - lo),
+                             lo + rng.normal(0.5, 1.0, (100, len(spec))) * (hi - lo)])
+    for row in values:
+        patch = {p.synth_name: float(v) for p, v in zip(spec.parameters, row, strict=True)}
+        expected = np.array([p.normalise(patch[p.synth_name]) for p in spec.parameters],
+                            dtype=np.float32)
+        assert spec.from_synth(patch).tobytes() == expected.tobytes()
+    partial = spec.from_synth({})
+    assert partial.tobytes() == spec.defaults().tobytes()

@@ -86,6 +86,7 @@ class BuiltinSynth(SynthAdapter):
     preset_suffix = ".yaml"
     fractional_notes = True
     thread_safe = True  # the numba voice and reverb release the GIL
+    renders_prefix = True  # every stage is causal: a shorter render is the longer one's start
 
     def __init__(self, spec: Spec):
         # numba is imported here, not with the plugin: listing plugins and `soundmatch --help`
@@ -128,10 +129,10 @@ class BuiltinSynth(SynthAdapter):
             self._noise = np.random.default_rng(NOISE_SEED).uniform(-1.0, 1.0, n)
         return self._noise
 
-    def render(self, note: float, velocity: int) -> np.ndarray:
+    def render(self, note: float, velocity: int, samples: int | None = None) -> np.ndarray:
         settings = self.spec.render
         sr = settings.sample_rate
-        n = settings.num_samples
+        n = settings.num_samples if samples is None else samples
         p = self._patch
         f1 = 440.0 * 2.0 ** ((note - 69) / 12.0)
         f2 = f1 * 2.0 ** (p["osc2_pitch"] / 12.0)

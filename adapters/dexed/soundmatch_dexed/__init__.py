@@ -153,6 +153,7 @@ class Dexed(SynthAdapter):
     default_spec = "dexed-small"
     search_spec = "dexed-voice"  # match searches the whole voice
     thread_safe = True  # one DexedSynth per thread, rendering in parallel
+    renders_prefix = True  # dexed-py renders from a reset: a shorter render is the longer's start
     preset_suffix = ".syx"
     preset_suffixes = (".syx", ".dx7")
     file_options = ("base_voice",)
@@ -219,14 +220,17 @@ class Dexed(SynthAdapter):
             return None
         return {**patch, "transpose": float(shifted)}
 
-    def render(self, note, velocity) -> np.ndarray:
+    def render(self, note, velocity, samples: int | None = None) -> np.ndarray:
         r = self.spec.render
+        n = r.num_samples if samples is None else samples
+        # A sample more than asked: dexed-py rounds the duration down to whole samples.
+        duration = r.duration if samples is None else (samples + 1) / r.sample_rate
         self._load()
         audio = self.synth.render(midi_note=int(note), velocity=int(velocity),
-                                  note_duration=r.note_length, render_duration=r.duration)
-        audio = np.asarray(audio, dtype=np.float32)[: r.num_samples] * OUTPUT_GAIN
-        if len(audio) < r.num_samples:
-            audio = np.pad(audio, (0, r.num_samples - len(audio)))
+                                  note_duration=r.note_length, render_duration=duration)
+        audio = np.asarray(audio, dtype=np.float32)[:n] * OUTPUT_GAIN
+        if len(audio) < n:
+            audio = np.pad(audio, (0, n - len(audio)))
         return audio
 
     def save_preset(self, path) -> Path:
