@@ -23,9 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 from soundmatch import audio as audio_io
+from soundmatch.features import log_mel
 from soundmatch.matcher import Matcher
+from soundmatch.metrics import MatchDistance
 from soundmatch.pitch import detect_f0, detect_pitch, hz_to_midi
-from soundmatch.search import MatchDistance
 
 ROOT = Path(__file__).parent.parent
 MARGINS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
@@ -48,7 +49,7 @@ def main(argv=None) -> None:
     console = Console(stderr=True)
     matcher = Matcher.load(args.checkpoint)
     rate = matcher.sample_rate
-    renderer = matcher._search_renderer()
+    scorer = matcher._search_scorer()
     rows = []
     for path, true in pitched_sounds():
         target, _ = audio_io.load_with_onset(path, rate, matcher.spec.render.num_samples)
@@ -59,8 +60,9 @@ def main(argv=None) -> None:
             continue
         play = pitch if matcher.adapter.fractional_notes else float(round(pitch))
         distance = MatchDistance(target, rate, matcher.level, matcher.objective)
-        starts = matcher._network_starts(target, pitch, play, seed=0)
-        renderer(distance, starts)
+        starts = matcher._network_starts(target, log_mel(target, matcher.features), pitch,
+                                         play, seed=0)
+        scorer(distance, starts)
         best: dict[float, float] = {}
         for c in starts:
             offset = round(c.note - play)
@@ -71,7 +73,7 @@ def main(argv=None) -> None:
                       f"{pitch:.2f}, " + ", ".join(f"{k:+d}: {v:.3f}"
                                                   for k, v in sorted(best.items())),
                       highlight=False)
-    renderer.close()
+    scorer.close()
 
     def wrong(note: float | None, true: float) -> bool:
         return note is not None and abs(note - true) >= 6

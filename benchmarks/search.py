@@ -37,7 +37,8 @@ from rich.table import Table
 from soundmatch import Matcher
 from soundmatch.audio import read_audio, sounding_length, to_mono
 from soundmatch.matcher import TAIL_SECONDS
-from soundmatch.search import Candidate, MatchDistance
+from soundmatch.metrics import MatchDistance
+from soundmatch.search import Candidate
 
 REPO = Path(__file__).resolve().parents[1]
 SOUND = REPO / "examples" / "sounds" / "pluck-a3.wav"
@@ -52,14 +53,14 @@ CLI = {"builtin-rich": [], "dexed": ["--synth", "dexed"],
 
 
 class Recording:
-    """Wraps a matcher's renderer: keeps every batch of candidates it is given."""
+    """Wraps a matcher's scorer: keeps every batch of candidates it is given."""
 
-    def __init__(self, renderer):
-        self.renderer, self.batches = renderer, []
+    def __init__(self, scorer):
+        self.scorer, self.batches = scorer, []
 
     def __call__(self, distance, candidates):
         self.batches.append([(c.params.copy(), c.note, c.base) for c in candidates])
-        self.renderer(distance, candidates)
+        self.scorer(distance, candidates)
 
 
 def search_rate(matcher: Matcher, sound: np.ndarray, rate: int, renders: int):
@@ -69,25 +70,25 @@ def search_rate(matcher: Matcher, sound: np.ndarray, rate: int, renders: int):
     began = time.perf_counter()
     matcher.match(sound, sample_rate=rate, refine=first)
     start_seconds = time.perf_counter() - began
-    recording = Recording(matcher._search_renderer())
-    matcher._renderer = recording
+    recording = Recording(matcher._search_scorer())
+    matcher._scorer = recording
     try:
         began = time.perf_counter()
         found = matcher.match(sound, sample_rate=rate, refine=first + renders)
         seconds = time.perf_counter() - began - start_seconds
     finally:
-        matcher._renderer = recording.renderer
+        matcher._scorer = recording.scorer
     searched = int(found.scores["renders"]) - first
     return searched / seconds, recording.batches[1:]
 
 
 def bare_rate(matcher: Matcher, distance: MatchDistance, batches) -> float:
     """The same candidates, rendered and scored in the same batches on the same workers."""
-    renderer = matcher._search_renderer()
+    scorer = matcher._search_scorer()
     count = sum(len(b) for b in batches)
     began = time.perf_counter()
     for batch in batches:
-        renderer(distance, [Candidate(p, note, base=base) for p, note, base in batch])
+        scorer(distance, [Candidate(p, note, base=base) for p, note, base in batch])
     return count / (time.perf_counter() - began)
 
 

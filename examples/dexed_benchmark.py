@@ -39,7 +39,7 @@ from soundmatch import plugins
 from soundmatch.evaluate import discrete_scores
 from soundmatch.features import FeatureConfig, log_mel
 from soundmatch.matcher import Matcher
-from soundmatch.search import MatchDistance
+from soundmatch.metrics import MatchDistance
 from soundmatch.spec import load_spec
 
 HEXTER = Path("/usr/share/hexter")

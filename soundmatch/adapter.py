@@ -18,14 +18,14 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import SoundmatchError
+from .fields import safe_load_yaml
 from .fileio import read_bounded
-from .spec import Parameter, Spec, safe_load_yaml
+from .spec import Parameter, Spec
 
 # Where the user points an adapter at its synth's file, a VST3 binary say (``--synth-path`` sets
 # it, so that worker processes see it too). "Plugin" in soundmatch means a package that registers
 # adapters, specs or backbones; the synth's own file is the "synth path".
 SYNTH_PATH_ENV = "SOUNDMATCH_SYNTH_PATH"
-LEGACY_SYNTH_PATH_ENV = "SOUNDMATCH_PLUGIN_PATH"  # its name before 0.2, still read
 # Files the user names for spec options (``--synth-file KEY=PATH``): the only way a spec read from
 # a checkpoint or dataset gets a file opened (see ``option_path``).
 SYNTH_FILES_ENV = "SOUNDMATCH_SYNTH_FILES"
@@ -93,7 +93,7 @@ def option_path(spec: Spec, key: str, how: str = "") -> Path | None:
 def synth_path_override() -> Path | None:
     """The synth file the user named (``--synth-path`` or ``$SOUNDMATCH_SYNTH_PATH``), which
     overrides any spec; None if none."""
-    value = os.environ.get(SYNTH_PATH_ENV) or os.environ.get(LEGACY_SYNTH_PATH_ENV)
+    value = os.environ.get(SYNTH_PATH_ENV)
     return Path(value) if value else None
 
 
@@ -186,6 +186,14 @@ class SynthAdapter(ABC):
         ``semitones`` higher from the same key, or None where the synth cannot (the default;
         or beyond its range). A match played an octave from the input's key is written this way,
         so that its preset plays the input's pitch from the input's key."""
+        return None
+
+    def tuned(self, patch: Mapping[str, float], cents: float) -> dict[str, float] | None:
+        """``patch`` (the whole patch, as ``get_patch`` gives it) changed to sound ``cents``
+        (-50..50) higher from the same key, or None where the synth cannot (the default). A synth
+        that plays only whole notes (not ``fractional_notes``) matches an input tuned between
+        two of them from starts tuned this way, so that the match, and its preset, play the
+        input's pitch."""
         return None
 
     def render_note(self, note: float | None = None, velocity: int | None = None,

@@ -48,7 +48,7 @@ class Scores:
         return dict(self.__dict__)
 
 
-def test_indices(ckpt: Checkpoint, reader: DatasetReader, split: str, count: int) -> np.ndarray:
+def held_out_indices(ckpt: Checkpoint, reader: DatasetReader, split: str, count: int) -> np.ndarray:
     """The checkpoint's own split of this dataset (or the first ``count`` of it)."""
     if ckpt.spec.fingerprint() != reader.spec.fingerprint():
         raise SoundmatchError(f"{ckpt.path}: trained on spec {ckpt.spec.name}, but {reader.root} "
@@ -99,9 +99,9 @@ def evaluate(paths: list[str | Path], data: str | Path, split: str = "test", cou
     reader = DatasetReader(data)
     ckpts = [load_checkpoint(p) for p in paths]
     names = _names(ckpts)
-    indices = test_indices(ckpts[0], reader, split, count)
+    indices = held_out_indices(ckpts[0], reader, split, count)
     for ckpt in ckpts[1:]:
-        if not np.array_equal(test_indices(ckpt, reader, split, count), indices):
+        if not np.array_equal(held_out_indices(ckpt, reader, split, count), indices):
             raise SoundmatchError(f"{ckpt.path}: was split differently from {ckpts[0].path}; "
                                   "checkpoints compared side by side must share a test split")
     true = reader.params()[indices]

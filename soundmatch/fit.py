@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from . import plugins
+from .distributions import Categorical, Empirical
 from .errors import SoundmatchError
 from .presets import read_presets
-from .spec import Categorical, Empirical, Spec
+from .spec import Spec
 
 
 def preset_values(spec: Spec, folder: Path, exclude: Path | None = None

@@ -12,113 +12,47 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from importlib import resources
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
-import yaml
 
 from . import audio as audio_io
-from . import plugins
+from . import plugins, record
 from .adapter import SynthAdapter
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import SoundmatchError
 from .features import FeatureConfig, log_mel
 from .fileio import FileSet
 from .memory import PatchMemory, load_memory
-from .metrics import spectral_convergence, spectral_distance
+from .metrics import MatchDistance, spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .presets import Preset
+from .record import Match
 from .search import (
     Budget,
     Candidate,
-    MatchDistance,
-    ProcessRenderer,
-    Renderer,
+    ProcessScorer,
     Space,
+    ThreadScorer,
     search,
 )
+from .shipped import pretrained_checkpoint, resolve_checkpoint, shipped_for
 from .spec import Spec
-
-# The models that ship with soundmatch, by name (``--checkpoint NAME``): their file and the spec
-# they were trained on. The first is the default; ``Matcher.for_synth`` takes the first for a spec.
-PRETRAINED = {
-    # real sounds: taught by the search, with a memory of 569 (examples/taught/teach.sh)
-    "builtin-rich-taught": ("builtin-rich-taught-ast-tiny.pt", "builtin-rich"),
-    # real sounds, from renders alone (examples/make_default_model.sh)
-    "builtin-rich": ("builtin-rich-ast-tiny.pt", "builtin-rich"),
-    # the paper's patch (docs/results.md)
-    "builtin-16": ("builtin-ast-tiny.pt", "builtin-16"),
-}
-
-
-def pretrained_checkpoint(name: str) -> Path:
-    return Path(str(resources.files("soundmatch") / "pretrained" / PRETRAINED[name][0]))
-
-
-def shipped_for(spec_name: str) -> str | None:
-    """The name of the first shipped model trained on ``spec_name``, if any."""
-    return next((name for name, (_, spec) in PRETRAINED.items() if spec == spec_name), None)
-
-
-def default_checkpoint() -> Path:
-    """The small AST that ships with soundmatch for matching real sounds."""
-    return pretrained_checkpoint(next(iter(PRETRAINED)))
-
-
-def resolve_checkpoint(name_or_path: str | Path | None) -> Path:
-    """A shipped model's name, or a checkpoint file; None: the default model."""
-    if name_or_path is None:
-        return default_checkpoint()
-    if str(name_or_path) in PRETRAINED and not Path(name_or_path).exists():
-        return pretrained_checkpoint(str(name_or_path))
-    return Path(name_or_path)
-
 
 # The highest peak a match is written at (-0.1 dBFS): 24-bit PCM clips at full scale.
 PEAK_LIMIT = 10 ** (-0.1 / 20)
 DEFAULT_REFINE = "6s"  # what `match --refine` searches with no value, see README
 JITTER_STARTS = 4      # starts beside the network's guess(es), see _starts
 TAIL_SECONDS = 0.25    # of the silence after the input that candidates are scored on
+# An input this many cents or more from a whole note is matched, on a synth of whole notes, from
+# starts tuned to it (SynthAdapter.tuned): 45 cents off, SC cannot tell the upper harmonics apart.
+MIN_CENTS = 10.0
 # How much closer (as a fraction of the distance) the network's guess an octave from the detected
 # pitch must be to be taken. On benchmarks/real-sounds, with no margin 14 of 62 pitched sounds
 # took an octave start and all 14 were wrong; from 0.2 none was taken (benchmarks/octaves.py).
 OCTAVE_MARGIN = 0.2
-
-
-@dataclass
-class Match:
-    """One matched sound: the patch (normalised and in synth units), the note and gain it plays
-    at, its scores and its audio; ``Matcher.save`` writes it out."""
-
-    source: str
-    note: float                   # the MIDI note the match plays (fractional: to the cent)
-    pitched: bool
-    params: np.ndarray            # normalised, in the spec's order
-    patch: dict[str, float]       # spec parameter name -> value in the synth's units
-    audio: np.ndarray             # the synth playing the match, at ``gain``
-    target: np.ndarray            # the input as the model saw it (mono, trimmed, fitted)
-    sample_rate: int
-    gain: float = 1.0             # the level the patch needs to sound like the input
-    onset: int = 0                # where the input's sound began (samples): the match too
-    scores: dict[str, float] = field(default_factory=dict)
-    origin: str = "network"       # what the match grew from: network, defaults, preset NAME
-    detected: float | None = None  # the pitch detected in the input (fractional MIDI note)
-    key: int | None = None        # the input's key: the note named with --note, else detected
-    base: dict[str, float] | None = None  # the preset's whole patch under the spec's values
-    others: list[Match] = field(default_factory=list)  # the next best answers (--candidates)
-
-    @property
-    def gain_db(self) -> float:
-        return float(20 * np.log10(max(self.gain, 1e-12)))
-
-    @property
-    def octave(self) -> int:
-        """Octaves between the note played and the input's key (0 unless an octave start won)."""
-        return 0 if self.key is None else round((self.note - self.key) / 12)
 
 
 class Matcher:
@@ -155,7 +89,7 @@ class Matcher:
         # Render threads for adapters that allow them (the built-in synth, Dexed), processes
         # for the others (VST3 plugins render on their process's main thread).
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._renderer: Renderer | None = None
+        self._scorer: ThreadScorer | None = None
         self._bases: dict[int, object] = {}
         self.level, self.objective = level, objective
 
@@ -216,23 +150,34 @@ class Matcher:
         """Normalised parameters for prepared mono audio at the spec's rate and length, played at
         ``note``. A model trained across notes is told the note; an older single-note model hears
         the input transposed to its note instead. ``dropout``: one sample with dropout on."""
+        if note is None:
+            note = float(self.spec.render.note)
+        return self._predict(audio, [note], dropout)[0]
+
+    def _predict(self, audio: np.ndarray, notes: list[float], dropout: bool = False,
+                 features: torch.Tensor | None = None) -> np.ndarray:
+        """``predict`` at each of ``notes`` in one pass of the network: the input's features
+        computed once (``features``, where the caller has them), a row per note."""
         if self.model is None:
             raise SoundmatchError("this matcher has no model: it matches by searching "
                                   "(refine=...)")
-        if note is None:
-            note = float(self.spec.render.note)
         if self.note_range is None:
-            audio = transpose(audio, self.sample_rate, self.spec.render.note - round(note))
+            home = self.spec.render.note
+            batch = torch.stack([
+                log_mel(audio_io.transpose(audio, self.sample_rate, home - round(n)),
+                        self.features) for n in notes])
             hint = None
         else:
-            hint = torch.tensor([float(np.clip(note, *self.note_range))])
-        features = log_mel(audio, self.features).unsqueeze(0)
+            if features is None:
+                features = log_mel(audio, self.features)
+            batch = features.unsqueeze(0).expand(len(notes), *features.shape)
+            hint = torch.tensor([float(np.clip(n, *self.note_range)) for n in notes])
         dropouts = [m for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
         for m in dropouts:  # only dropout: batch norm keeps its running statistics
             m.train(dropout)
         try:
             with torch.no_grad():
-                return self.model(features, hint)[0].numpy()
+                return self.model(batch, hint).numpy()
         finally:
             for m in dropouts:
                 m.eval()
@@ -252,41 +197,46 @@ class Matcher:
             self._bases[id(adapter)] = base
         return adapter.render_patch(self.spec.to_synth(params), note=note, samples=samples)
 
-    def _search_renderer(self) -> Renderer:
+    def _search_scorer(self) -> ThreadScorer:
         """One adapter instance per worker thread (the first is ``self.adapter``), or per worker
         process where the adapter is not thread-safe."""
-        if self._renderer is None and self.workers > 1 and not type(self.adapter).thread_safe:
-            self._renderer = ProcessRenderer(self.spec, self.workers)
-        if self._renderer is None:
+        if self._scorer is None and self.workers > 1 and not type(self.adapter).thread_safe:
+            self._scorer = ProcessScorer(self.spec, self.workers)
+        if self._scorer is None:
             adapters = [self.adapter] + [plugins.create_adapter(self.spec)
                                          for _ in range(self.workers - 1)]
-            self._renderer = Renderer([
+            self._scorer = ThreadScorer([
                 lambda u, note, base, samples, a=a: self._render_on(a, u, note, base, samples)
                 for a in adapters])
-        return self._renderer
+        return self._scorer
 
-    def _network_starts(self, target: np.ndarray, pitch: float | None, play: float,
-                        seed: int, extra: int = JITTER_STARTS) -> list[Candidate]:
+    def _network_starts(self, target: np.ndarray, features: torch.Tensor,
+                        pitch: float | None, play: float, seed: int,
+                        extra: int = JITTER_STARTS) -> list[Candidate]:
         """The network's guess at the detected note first; then, for a pitched sound, its guess
         an octave either side (pitch trackers and sub-octave stops disagree by octaves), taken
         only if closer by ``OCTAVE_MARGIN``; then the guess with dropout on (where the model has
-        dropout) or jittered."""
-        guess = self.predict(target, play)
+        dropout) or jittered. Two passes of the network in all: the notes, then the dropouts."""
+        octaves = [play + octave for octave in (-12.0, 12.0)
+                   if pitch is not None and 0 <= play + octave <= 127]
+        guesses = self._predict(target, [play, *octaves], features=features)
+        guess = guesses[0]
         starts = [Candidate(guess, play, origin="network")]
-        if pitch is not None:
-            for octave in (-12.0, 12.0):
-                other = play + octave
-                if 0 <= other <= 127:
-                    starts.append(Candidate(self.predict(target, other), other,
-                                            origin=f"network, {octave:+.0f} semitones",
-                                            handicap=1.0 / (1.0 - OCTAVE_MARGIN)))
-        rng = np.random.default_rng(seed)
+        starts += [Candidate(u, note, origin=f"network, {note - play:+.0f} semitones",
+                             handicap=1.0 / (1.0 - OCTAVE_MARGIN))
+                   for u, note in zip(guesses[1:], octaves, strict=True)]
         has_dropout = any(isinstance(m, torch.nn.Dropout) and m.p > 0
                           for m in self.model.modules())
-        for _ in range(extra):
-            u = (self.predict(target, play, dropout=True) if has_dropout
-                 else guess + rng.normal(0.0, 0.1, len(guess)))
-            starts.append(Candidate(np.clip(u, 0.0, 1.0), play, origin="network, varied"))
+        if has_dropout and extra:
+            # Dropout draws from torch's generator: seeded here, so a seed gives one match.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                varied = self._predict(target, [play] * extra, dropout=True, features=features)
+        else:
+            rng = np.random.default_rng(seed)
+            varied = [guess + rng.normal(0.0, 0.1, len(guess)) for _ in range(extra)]
+        starts += [Candidate(np.clip(u, 0.0, 1.0), play, origin="network, varied")
+                   for u in varied]
         return starts
 
     @property
@@ -310,24 +260,37 @@ class Matcher:
         return [Candidate(u, play, base=base, origin=origin)
                 for u, base, origin in self._preset_points]
 
-    def _memory_starts(self, target: np.ndarray, play: float) -> list[Candidate]:
-        """The patches the search found for the remembered sounds most like ``target``
-        (``soundmatch.memory``), each played at the input's note."""
+    def _memory_starts(self, features: torch.Tensor, play: float) -> list[Candidate]:
+        """The patches the search found for the remembered sounds most like the input (its
+        ``features``; ``soundmatch.memory``), each played at the input's note."""
         if self.memory is None:
             return []
-        features = log_mel(target, self.features).numpy()
         return [Candidate(np.asarray(u, dtype=np.float64), play, origin=f"memory: {name}")
-                for name, u in self.memory.recall(features)]
+                for name, u in self.memory.recall(features.numpy())]
 
     def _starts(self, target: np.ndarray, pitch: float | None, play: float, seed: int,
                 extra: int = JITTER_STARTS) -> list[Candidate]:
         """The network's starts (with a model; else the spec's defaults), the remembered
         patches of the most alike real sounds (where the model has a memory), then every
         preset."""
-        starts = (self._network_starts(target, pitch, play, seed, extra)
+        # Once: the network hears them and the memory recalls by them.
+        features = (log_mel(target, self.features)
+                    if self.model is not None or self.memory is not None else None)
+        starts = (self._network_starts(target, features, pitch, play, seed, extra)
                   if self.model is not None
                   else [Candidate(self.spec.defaults(), play, origin="defaults")])
-        return starts + self._memory_starts(target, play) + self._preset_starts(play)
+        return starts + self._memory_starts(features, play) + self._preset_starts(play)
+
+    def _tuned(self, start: Candidate, cents: float) -> Candidate:
+        """``start`` changed to sound ``cents`` higher (``SynthAdapter.tuned``), where the synth
+        can: its whole patch, and the spec's values from it."""
+        whole = {**(self.base if start.base is None else start.base),
+                 **self.spec.to_synth(start.params)}
+        tuned = self.adapter.tuned(whole, cents)
+        if tuned is None or tuned == whole:  # cannot, or a step too coarse for so few cents
+            return start
+        return replace(start, params=np.clip(self.spec.from_synth(tuned), 0.0, 1.0), base=tuned,
+                       origin=f"{start.origin}, tuned {cents:+.0f} cents")
 
     def match(self, source: str | Path | np.ndarray, sample_rate: int | None = None,
               note: float | None = None, refine: int | str = 0, seed: int = 0,
@@ -353,8 +316,9 @@ class Matcher:
         detected = detect_pitch(target, self.sample_rate)
         play = note if note is not None else (detected if detected is not None
                                               else float(settings.note))
+        cents = 0.0  # how far the input lies from the whole note a synth of whole notes plays
         if not self.adapter.fractional_notes:
-            play = float(round(play))
+            cents, play = 100.0 * (play - round(play)), float(round(play))
         budget = Budget(refine)
         if not budget and (self.model is None or self.presets or candidates > 1):
             budget = Budget(DEFAULT_REFINE)  # with nothing to guess from, matching is searching
@@ -365,6 +329,8 @@ class Matcher:
         distance = MatchDistance(target, self.sample_rate, self.level, self.objective, heard)
         scores: dict[str, float] = {}
         first = self._starts(target, detected if note is None else None, play, seed, starts)
+        if abs(cents) >= MIN_CENTS:
+            first = [self._tuned(c, cents) for c in first]
         if not budget:
             # No search: each of the network's guesses (and the remembered patches) rendered
             # once, the closest kept (SC 0.827 -> 0.749 on benchmarks/real-sounds for the
@@ -372,7 +338,7 @@ class Matcher:
             budget = Budget(len(first))
         elif budget.renders is not None:  # a budget smaller than the starts keeps the first
             first = first[:budget.renders]
-        found = search(self._search_renderer(), distance, first, budget, seed=seed,
+        found = search(self._search_scorer(), distance, first, budget, seed=seed,
                        on_render=on_render, runs=candidates, space=Space.of(self.spec))
         ranked = found.ranked
         if self.model is not None:
@@ -448,69 +414,23 @@ class Matcher:
 
     def file_names(self, stem: str, rank: int = 1) -> dict[str, str]:
         """The files ``save`` writes for the ``rank``-th answer (``STEM.2.*``...), by kind."""
-        stem = stem if rank == 1 else f"{stem}.{rank}"
-        return {"audio": f"{stem}.match.wav", "parameters": f"{stem}.params.yaml",
-                "preset": f"{stem}.preset{self.adapter.preset_suffix}",
-                "plot": f"{stem}.compare.png"}
+        return record.file_names(stem, rank, self.adapter.preset_suffix)
 
-    def pitch_fields(self, match: Match, shift: int | None = None) -> dict:
+    def pitch_fields(self, match: Match) -> dict:
         """The note, pitch, key and level every record of a match gives (``.params.yaml``,
-        ``match --json``, ``serve``); ``shift``: its ``transposition``, where known."""
-        shift = self.transposition(match) if shift is None else shift
-        return {
-            "note": round(match.note, 2), "pitch_detected": match.pitched,
-            "detected_note": round(match.detected, 2) if match.detected is not None else None,
-            "octave": match.octave,  # octaves between the note played and the input's key
-            # The key that plays the preset at the input's pitch, and the semitones its
-            # transpose was moved by to make that the input's key.
-            "preset_key": round(match.note) - shift, "preset_transposed": shift,
-            # The patch plays at the synth's own level; this gain makes it sound as loud as the
-            # input (the .match.wav has it applied).
-            "gain_db": round(match.gain_db, 2),
-        }
+        ``match --json``, ``serve``)."""
+        return record.pitch_fields(match, self.transposition(match))
 
     def _write(self, match: Match, files: FileSet, stem: str, rank: int) -> dict[str, Path]:
-        from .plots import plot_comparison
-
         paths = {kind: files.path(name) for kind, name in self.file_names(stem, rank).items()}
-        units = {p.name: p.unit for p in self.spec.parameters}
-        patch, shift = self._preset_patch(match)
+        patch, shift = self._preset_patch(match)  # set on self.adapter
         if shift:
             self.adapter.set_patch(patch)
-        record = {
-            "source": match.source, "synth": self.spec.adapter, "spec": self.spec.name,
-            "checkpoint": str(self.checkpoint.path) if self.checkpoint is not None else None,
-            "rank": rank, "start": match.origin, **self.pitch_fields(match, shift),
-            "scores": {k: round(float(v), 5) for k, v in match.scores.items()},
-            "parameters": {p.name: _shown(p, match.patch[p.name], units[p.name])
-                           for p in self.spec.parameters},
-        }
-        # In time with the input: the silence the input began with, then the match.
-        audio_io.write_wav(paths["audio"], np.concatenate(
-            [np.zeros(match.onset, np.float32), match.audio]), match.sample_rate)
-        paths["parameters"].write_text(yaml.safe_dump(record, sort_keys=False))
+        checkpoint = self.checkpoint.path if self.checkpoint is not None else None
+        record.write(paths, match, record.params_record(match, self.spec, checkpoint, rank,
+                                                        shift), self.features)
         self.adapter.save_preset(paths["preset"])
-        plot_comparison(
-            log_mel(match.target, self.features).numpy(),
-            log_mel(match.audio, self.features).numpy(), paths["plot"],
-            title=f"{Path(match.source).name}: note {match.note:.2f}, spectral distance "
-                  f"{match.scores['spectral_distance']:.3f}")
         return paths
-
-
-def transpose(audio: np.ndarray, rate: int, semitones: int) -> np.ndarray:
-    """Shift the pitch by resampling, so that the model hears the input at the note it was
-    trained on. Timing scales by the same factor (2x for an octave); a phase vocoder keeps the
-    timing but took ~8 s per 4 s input here, against milliseconds for this."""
-    if semitones == 0 or abs(semitones) > 24:
-        return audio
-    factor = 2.0 ** (semitones / 12.0)
-    # Playing back at rate*factor raises the pitch by `semitones`: resample rate*factor -> rate.
-    # Rounded to 50 Hz so the rates share a large divisor: an arbitrary ratio makes torchaudio's
-    # polyphase kernel huge (seconds per call); the pitch error stays under 0.002 semitones.
-    new_rate = 50 * round(rate / factor / 50)
-    shifted = AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), rate, new_rate).numpy()
-    return audio_io.fit_length(shifted, len(audio))
 
 
 def _key_shift(match: Match) -> int:
@@ -524,12 +444,3 @@ def _with_adapter(spec, adapter: str):
         raise SoundmatchError(
             f"--synth: found '{adapter}', expected an installed adapter ({known})")
     return replace(spec, adapter=adapter)
-
-
-def _shown(p, value: float, unit: str):
-    """A parameter's value for the .params.yaml: a choice with its name, a step as a whole
-    number, a continuous value rounded (with its unit, if it has one)."""
-    if p.type == "choice":
-        return {"value": round(float(value)), "choice": p.label(value)}
-    shown = round(float(value)) if p.type == "steps" and p.step == 1 else round(value, 6)
-    return {"value": shown, "unit": unit} if unit else shown

@@ -152,7 +152,3 @@ class ParameterNet(nn.Module):
         if raw or self.layout is None:
             return outputs
         return self.layout.decode(outputs)
-
-
-# The name before 0.2 (too close to matcher.Matcher and Match); kept for scripts that import it.
-SoundMatcher = ParameterNet

@@ -1,11 +1,13 @@
-"""The search behind ``match --refine``: several starts rendered and ranked, then CMA-ES from the
-best, its population rendered in parallel; and the distance it minimises.
+"""The search behind ``match --refine``: several starts rendered and ranked, then CMA-ES (or, for a
+synth of steps and choices, a climb) from the best, each generation rendered in parallel. The
+distance it minimises is ``metrics.MatchDistance``.
 
 Why these choices (measured on benchmarks/real_sounds.py; see docs/results.md):
 - One network guess is often in the wrong basin on a real sound (an octave off, a sustained sound
   read as a decaying one). Rendering a few starts and keeping the closest costs a few renders.
 - The output level is part of the match: every candidate is scored at the gain that brings it
-  closest to the target (closed form, below), and the match is written at that gain.
+  closest to the target (closed form, in ``MatchDistance``), and the match is written at that
+  gain.
 - The distance is ``SC + log-mel L1``: spectral convergence (linear magnitudes) carries the loud
   structure (harmonic balance, exact pitch, the envelope of the loud part); the log-mel term on an
   80 dB range carries the quiet structure (tails, noise, upper partials) that SC cannot see.
@@ -13,6 +15,8 @@ Why these choices (measured on benchmarks/real_sounds.py; see docs/results.md):
 - It only calls ``render``, so it works for every adapter. Renders run on one adapter instance per
   thread: the built-in synth's numba voice and torch's STFT release the GIL. Candidates are scored
   in the order CMA-ES proposes them, so a parallel search returns what a serial one would.
+- Candidates are rendered only while the input sounds, and 0.25 s more (``renders_prefix``
+  adapters render no more than that): a one-shot in a long note costs a fraction of the note.
 """
 
 from __future__ import annotations
@@ -29,81 +33,7 @@ import numpy as np
 import torch
 
 from .errors import SoundmatchError
-from .metrics import SpectralDistance
-from .spectrum import magnitude
-
-N_FFT, HOP, N_MELS, FLOOR_DB = 2048, 512, 64, -80.0
-
-
-def _mel_filters(rate: int) -> torch.Tensor:
-    import torchaudio.functional as AF
-
-    return AF.melscale_fbanks(N_FFT // 2 + 1, 0.0, rate / 2, N_MELS, rate, mel_scale="htk").T
-
-
-class MatchDistance:
-    """Distance from one target to candidate renders, each heard at the input's level.
-
-    ``__call__`` returns ``(distance, gain)``. ``gain`` is the level the match is written at:
-    ``level="energy"`` the input's energy, ``"least-squares"`` the gain that minimises
-    ||S - g Ŝ|| (quieter than the input by the cosine of that angle). Both terms hear the
-    candidate at that gain, so the search scores what the user gets: SC (at the least-squares
-    gain whatever the level, since SC depends only on the angle between the magnitude
-    spectrograms) and the log-mel L1 (a near-silent candidate is scaled up first, so it is not
-    rewarded for sitting under the floor).
-    """
-
-    LEVELS = ("least-squares", "energy")
-    # What the search minimises; "sc+logmel" was chosen on benchmarks/real_sounds.py (README).
-    KINDS = ("sc+logmel", "sc", "logmel", "multires")
-
-    def __init__(self, target: np.ndarray, rate: int, level: str = "least-squares",
-                 kind: str = "sc+logmel", samples: int | None = None):
-        if level not in self.LEVELS:
-            raise ValueError(f"level: found {level!r}, expected one of {', '.join(self.LEVELS)}")
-        if kind not in self.KINDS:
-            raise ValueError(f"kind: found {kind!r}, expected one of {', '.join(self.KINDS)}")
-        self.level, self.kind = level, kind
-        self.window = torch.hann_window(N_FFT)
-        self.mel = _mel_filters(rate)
-        # Candidates are rendered and scored this long: the target's first ``samples``, where
-        # the rest is silence. The log-mel term stays a mean over the whole target's frames,
-        # the frames left out counted as matched (silence against silence): a shorter window
-        # would otherwise weigh log-mel against SC differently (SC 0.414 -> 0.434 on 22 real
-        # sounds on Dexed at equal renders, before this).
-        whole = len(target)
-        self.samples = whole if samples is None else min(whole, samples)
-        target = target[:self.samples]
-        self.l1_scale = (1 + self.samples // HOP) / (1 + whole // HOP)
-        self.multires = SpectralDistance(target) if kind == "multires" else None
-        self.s = self._mag(target)
-        self.s_norm = float(torch.linalg.norm(self.s)) or 1e-12
-        m = self.mel @ self.s
-        self.floor = max(float(m.max()) * 10 ** (FLOOR_DB / 20), 1e-10)
-        self.log_m = torch.log(m.clamp_min(self.floor))
-
-    def _mag(self, audio: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-        return magnitude(torch.stft(x, N_FFT, HOP, window=self.window, return_complex=True))
-
-    def __call__(self, audio: np.ndarray) -> tuple[float, float]:
-        s_hat = self._mag(audio)
-        norm = float(torch.linalg.norm(s_hat))
-        if not np.isfinite(norm) or norm <= 0.0:
-            return 3.0, 1.0  # silence or garbage: worse than any real candidate
-        energy_gain = self.s_norm / norm
-        cos = float((self.s * s_hat).sum()) / (self.s_norm * norm)
-        sc = float(np.sqrt(max(0.0, 1.0 - cos * cos)))
-        gain = energy_gain * max(cos, 1e-3) if self.level == "least-squares" else energy_gain
-        log_m_hat = torch.log((gain * (self.mel @ s_hat)).clamp_min(self.floor))
-        l1 = float((self.log_m - log_m_hat).abs().mean()) * self.l1_scale
-        if self.kind == "sc":
-            return sc, gain
-        if self.kind == "logmel":
-            return l1, gain
-        if self.kind == "multires":
-            return self.multires(energy_gain * np.asarray(audio)), gain
-        return sc + l1, gain
+from .metrics import MatchDistance
 
 
 @dataclass
@@ -166,8 +96,9 @@ class Budget:
 RenderFn = Callable[[np.ndarray, float, "dict[str, float] | None", int], np.ndarray]
 
 
-class Renderer:
-    """Renders candidates on ``len(renders)`` threads, one render function (adapter) each: a
+class ThreadScorer:
+    """Scores candidates, each rendered and measured with the search's distance, on
+    ``len(renders)`` threads with one render function (adapter) each: a
     function of (normalised parameters, note, base patch, samples) -> the first ``samples`` of
     that note (as long as the distance's target)."""
 
@@ -195,8 +126,8 @@ class Renderer:
             self.pool.shutdown()
 
 
-class ProcessRenderer(Renderer):
-    """Renders candidates in ``processes`` worker processes, one synth instance each, for
+class ProcessScorer(ThreadScorer):
+    """Scores candidates rendered in ``processes`` worker processes, one synth instance each, for
     adapters that must render on their process's main thread (plugins hosted by pedalboard).
     The distances are computed here, in the order the candidates were given, so a search returns
     what a serial one would. Workers are spawned (a plugin or torch's threads are never forked
@@ -292,7 +223,7 @@ class Space:
         return bool(np.mean((self.steps > 0) | (self.choices > 0)) > 0.5)
 
 
-def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
+def search(scorer: ThreadScorer, distance: MatchDistance, starts: list[Candidate],
            budget: Budget, sigma: float = 0.15, seed: int = 0,
            on_render: Callable[[int, float], None] | None = None, runs: int = 1,
            space: Space | None = None) -> SearchResult:
@@ -304,7 +235,7 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
     began = time.perf_counter()
     threads = _one_thread_each.enter()
     try:
-        renderer(distance, starts)
+        scorer(distance, starts)
         used = len(starts)
         start = min(starts, key=lambda c: c.rank)
         best = start
@@ -325,9 +256,9 @@ def search(renderer: Renderer, distance: MatchDistance, starts: list[Candidate],
                     on_render(before + n, min(d, so_far))
 
             if space is not None and space.mostly_discrete:
-                found, n = _climb(renderer, distance, origin, share, space, seed + i, progress)
+                found, n = _climb(scorer, distance, origin, share, space, seed + i, progress)
             else:
-                found, n = _cma(renderer, distance, origin, share, sigma, seed + i, progress)
+                found, n = _cma(scorer, distance, origin, share, sigma, seed + i, progress)
             used += n
             ranked.append(found)
             if found.rank < best.rank:
@@ -408,7 +339,7 @@ def _import_cma():
         return cma
 
 
-def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
+def _cma(scorer: ThreadScorer, distance: MatchDistance, start: Candidate, budget: Budget,
          sigma: float, seed: int, on_render: Callable[[int, float], None]
          ) -> tuple[Candidate, int]:
     """CMA-ES from ``start`` within ``budget``: the best candidate seen, and the renders used."""
@@ -429,7 +360,7 @@ def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: 
             population = [replace(start, params=np.asarray(u, dtype=np.float64),
                                   distance=np.inf)
                           for u in asked[:room]]
-            renderer(distance, population)
+            scorer(distance, population)
             used += len(population)
             for c in population:
                 if c.distance < best.distance:
@@ -441,7 +372,7 @@ def _cma(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: 
     return best, used
 
 
-def _climb(renderer: Renderer, distance: MatchDistance, start: Candidate, budget: Budget,
+def _climb(scorer: ThreadScorer, distance: MatchDistance, start: Candidate, budget: Budget,
            space: Space, seed: int, on_render: Callable[[int, float], None],
            population: int = 4) -> tuple[Candidate, int]:
     """A (1+λ) evolution strategy for synths whose parameters are mostly steps and choices (a
@@ -477,7 +408,7 @@ def _climb(renderer: Renderer, distance: MatchDistance, start: Candidate, budget
                 else:
                     u[j] = np.clip(u[j] + rng.normal(0.0, 0.02 * scale), 0.0, 1.0)
             children.append(replace(start, params=u, distance=np.inf))
-        renderer(distance, children)
+        scorer(distance, children)
         used += len(children)
         closest = min(children, key=lambda c: c.distance)
         improved = closest.distance < best.distance

@@ -10,326 +10,27 @@ log-uniform in the synth's units.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import yaml
 
+from .distributions import Categorical, Distribution, Uniform, parse_distribution
 from .errors import SoundmatchError
+from .fields import Fields, safe_load_yaml, show
 from .fileio import read_bounded, write_text_atomic
 
 SCALES = ("linear", "log")
 DEFAULT_CHECK_PATCHES = 3
-
-
-class _Fields:
-    """Reads fields out of a YAML mapping; every error names the file and the field."""
-
-    def __init__(self, source: str, where: str, data: Any):
-        self.source, self.where = source, where
-        if not isinstance(data, Mapping):
-            self.fail("", f"found {_show(data)}, expected a mapping")
-        self.data = data
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, key: str, message: str):
-        field_name = self.path(key) if key else (self.where or "top level")
-        raise SoundmatchError(f"{self.source}: {field_name}: {message}")
-
-    def get(self, key: str, kind: type | tuple, default: Any = ..., required_hint: str = ""):
-        if key not in self.data:
-            if default is ...:
-                hint = f" ({required_hint})" if required_hint else ""
-                self.fail(key, f"missing; expected {_kind_name(kind)}{hint}")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = float(value)
-            if not math.isfinite(value):
-                self.fail(key, f"found {value}, expected a finite number")
-            return value
-        if kind is int and isinstance(value, bool):
-            self.fail(key, f"found {_show(value)}, expected an integer")
-        if not isinstance(value, kind):
-            self.fail(key, f"found {_show(value)}, expected {_kind_name(kind)}")
-        return value
-
-    def unknown(self, allowed: set[str]) -> None:
-        extra = sorted(set(self.data) - allowed)
-        if extra:
-            self.fail(extra[0], f"unknown field; expected one of {', '.join(sorted(allowed))}")
-
-
-def _kind_name(kind) -> str:
-    names = {float: "a number", int: "an integer", str: "a string", dict: "a mapping",
-             list: "a list", bool: "true or false"}
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
-
-
-_SHOW = reprlib.Repr()
-_SHOW.maxstring = _SHOW.maxother = 40
-_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
-
-
-def _show(value: Any) -> str:
-    # Bounded work whatever the value: a YAML alias bomb is a small document holding a huge
-    # (shared) structure, and printing it whole would eat the memory.
-    text = _SHOW.repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-MAX_YAML_ALIASES = 100
 # A spec with an empirical distribution per parameter is a few hundred KB; 32 MB is far past any.
 MAX_SPEC_BYTES = 32 << 20
 MIN_DURATION = 0.1
-
-
-class _AliasLimitedLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses documents with more than ``MAX_YAML_ALIASES`` aliases:
-    no spec or preset needs that many, and an alias bomb needs far more."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.events.AliasEvent):
-            self._aliases = getattr(self, "_aliases", 0) + 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name); "
-                                     "expected a plain spec")
-        return super().compose_node(parent, index)
-
-
-def safe_load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` with a limit on aliases (see ``_AliasLimitedLoader``)."""
-    return yaml.load(text, Loader=_AliasLimitedLoader)  # a SafeLoader: no Python tags
-
-
-# ---------------------------------------------------------------- distributions (normalised scale)
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """How a parameter is sampled, on its normalised [0, 1] scale. Each kind is one subclass
-    registered in ``DISTRIBUTIONS``: it parses itself from a spec, samples, describes itself and,
-    if it can, fits itself to preset values. A new kind is one class."""
-
-    type: str = "uniform"
-    args: dict = field(default_factory=dict)
-    hint: ClassVar[str] = ""  # what the spec must give, for error messages
-
-    def __new__(cls, type: str = "uniform", args: dict | None = None):
-        # Distribution("beta", {...}) builds the kind's class, so data read back from YAML and
-        # code that names a kind get the same object.
-        if cls is Distribution:
-            cls = DISTRIBUTIONS[type]
-        return super().__new__(cls)
-
-    @classmethod
-    def parse(cls, d: _Fields) -> Distribution:
-        raise NotImplementedError
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        """A short form for tables (``spec show``)."""
-        return self.type
-
-    def to_yaml(self) -> str | dict:
-        return self.type if not self.args else {"type": self.type, **self.args}
-
-
-class Uniform(Distribution):
-    hint = "uniform (no arguments)"
-
-    @classmethod
-    def parse(cls, d: _Fields) -> Distribution:
-        d.unknown({"type"})
-        return cls("uniform")
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.random(n)
-
-
-class Beta(Distribution):
-    hint = "beta with a > 0 and b > 0"
-
-    @classmethod
-    def parse(cls, d: _Fields) -> Distribution:
-        d.unknown({"type", "a", "b"})
-        args = {"a": d.get("a", float), "b": d.get("b", float)}
-        for k, v in args.items():
-            if v <= 0:
-                d.fail(k, f"found {v}, expected a number > 0")
-        return cls("beta", args)
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.beta(self.args["a"], self.args["b"], n)
-
-    def describe(self) -> str:
-        return f"beta({self.args['a']:g}, {self.args['b']:g})"
-
-
-class TruncNorm(Distribution):
-    hint = "truncnorm with mean in [0, 1] and std > 0"
-
-    @classmethod
-    def parse(cls, d: _Fields) -> Distribution:
-        d.unknown({"type", "mean", "std"})
-        mean, std = d.get("mean", float), d.get("std", float)
-        if not 0.0 <= mean <= 1.0:
-            d.fail("mean", f"found {mean}, expected a number in [0, 1] (the normalised scale)")
-        if std <= 0:
-            d.fail("std", f"found {std}, expected a number > 0")
-        return cls("truncnorm", {"mean": mean, "std": std})
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        # Rejection sampling: the mean is validated to lie in [0, 1], so at least ~16% is
-        # accepted.
-        mean, std = self.args["mean"], self.args["std"]
-        out = np.empty(n)
-        filled = 0
-        while filled < n:
-            draw = rng.normal(mean, std, 2 * (n - filled) + 8)
-            keep = draw[(draw >= 0.0) & (draw <= 1.0)][: n - filled]
-            out[filled : filled + len(keep)] = keep
-            filled += len(keep)
-        return out
-
-    def describe(self) -> str:
-        return f"truncnorm({self.args['mean']:g}, {self.args['std']:g})"
-
-
-class Empirical(Distribution):
-    """The values a parameter takes in a set of presets (with a little jitter), or a histogram."""
-
-    hint = "empirical with values: [...] (optional jitter), or edges: [...] and weights: [...]"
-
-    @classmethod
-    def parse(cls, d: _Fields) -> Distribution:
-        d.unknown({"type", "values", "jitter", "edges", "weights"})
-        if "values" in d.data:
-            values = _number_list(d, "values", min_len=1)
-            jitter = d.get("jitter", float, 0.0)
-            if jitter < 0:
-                d.fail("jitter", f"found {jitter}, expected a number >= 0")
-            args: dict = {"values": values}
-            if jitter:
-                args["jitter"] = jitter
-            return cls("empirical", args)
-        if "edges" not in d.data:
-            d.fail("values", "missing; expected a list of values in [0, 1], or edges and weights")
-        edges = _number_list(d, "edges", min_len=2)
-        weights = _number_list(d, "weights", min_len=1, lo=0.0, hi=math.inf)
-        if len(weights) != len(edges) - 1:
-            d.fail("weights", f"found {len(weights)} weights, expected {len(edges) - 1} (one per "
-                              "bin)")
-        if any(b <= a for a, b in itertools.pairwise(edges)):
-            d.fail("edges", "expected strictly increasing values")
-        if sum(weights) <= 0:
-            d.fail("weights", "expected at least one weight > 0")
-        return cls("empirical", {"edges": edges, "weights": weights})
-
-    MIN_JITTER, MAX_JITTER = 0.005, 0.05
-
-    @classmethod
-    def fit(cls, values: np.ndarray, decimals: int = 4) -> Empirical:
-        """A kernel density estimate: the values themselves, with Gaussian jitter of Silverman's
-        bandwidth (kept between MIN_JITTER and MAX_JITTER)."""
-        column = np.round(np.asarray(values, dtype=np.float64), decimals)
-        spread = min(column.std(), (np.percentile(column, 75) - np.percentile(column, 25)) / 1.34)
-        bandwidth = 0.9 * spread * len(column) ** -0.2 if spread > 0 else 0.0
-        jitter = float(np.clip(bandwidth, cls.MIN_JITTER, cls.MAX_JITTER))
-        return cls("empirical", {"values": column.tolist(), "jitter": round(jitter, 4)})
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        a = self.args
-        if "values" in a:
-            values = np.asarray(a["values"], dtype=np.float64)
-            picked = values[rng.integers(0, len(values), n)]
-            jitter = a.get("jitter", 0.0)
-            return np.clip(picked + rng.normal(0.0, jitter, n), 0.0, 1.0) if jitter else picked
-        edges = np.asarray(a["edges"], dtype=np.float64)
-        weights = np.asarray(a["weights"], dtype=np.float64)
-        bins = rng.choice(len(weights), size=n, p=weights / weights.sum())
-        return edges[bins] + rng.random(n) * (edges[bins + 1] - edges[bins])
-
-    def describe(self) -> str:
-        a = self.args
-        n = len(a["values"]) if "values" in a else len(a["weights"])
-        return f"empirical({n} {'values' if 'values' in a else 'bins'})"
-
-
-class Categorical(Distribution):
-    """For a choice parameter: choice k with probability weights[k] (normalised), played at the
-    centre of its [k/K, (k+1)/K) bin."""
-
-    hint = "categorical with weights: [...] (one per choice)"
-
-    @classmethod
-    def parse(cls, d: _Fields) -> Distribution:
-        d.unknown({"type", "weights"})
-        weights = _number_list(d, "weights", min_len=2, lo=0.0, hi=math.inf)
-        if sum(weights) <= 0:
-            d.fail("weights", "expected at least one weight > 0")
-        return cls("categorical", {"weights": weights})
-
-    @classmethod
-    def fit(cls, indices: np.ndarray, num_choices: int) -> Categorical:
-        """The share of presets that pick each choice, with one pseudo-count each (so that no
-        choice is never sampled)."""
-        counts = np.bincount(np.asarray(indices, dtype=np.int64), minlength=num_choices) + 1.0
-        return cls("categorical", {"weights": np.round(counts / counts.sum(), 4).tolist()})
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        weights = np.asarray(self.args["weights"], dtype=np.float64)
-        picked = rng.choice(len(weights), size=n, p=weights / weights.sum())
-        return (picked + 0.5) / len(weights)
-
-    def describe(self) -> str:
-        return f"categorical({len(self.args['weights'])})"
-
-
-DISTRIBUTIONS: dict[str, type[Distribution]] = {
-    "uniform": Uniform, "truncnorm": TruncNorm, "beta": Beta, "empirical": Empirical,
-    "categorical": Categorical,
-}
-
-
-def _parse_distribution(f: _Fields, key: str) -> Distribution:
-    raw = f.data.get(key, "uniform")
-    expected = "one of " + ", ".join(DISTRIBUTIONS)
-    if isinstance(raw, str):
-        if raw != "uniform":
-            kind = DISTRIBUTIONS.get(raw)
-            f.fail(key, f"found {_show(raw)}, expected {expected}"
-                        + (f" (as a mapping: {kind.hint})" if kind else ""))
-        return Uniform("uniform")
-    d = _Fields(f.source, f.path(key), raw)
-    kind = d.get("type", str)
-    if kind not in DISTRIBUTIONS:
-        d.fail("type", f"found {_show(kind)}, expected {expected}")
-    return DISTRIBUTIONS[kind].parse(d)
-
-
-def _number_list(d: _Fields, key: str, min_len: int, lo: float = 0.0, hi: float = 1.0) -> list:
-    values = d.get(key, list)
-    if len(values) < min_len:
-        d.fail(key, f"found {len(values)} entries, expected at least {min_len}")
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            d.fail(f"{key}[{i}]", f"found {_show(v)}, expected a number in [{lo}, {hi}]")
-    return [float(v) for v in values]
 
 
 # ---------------------------------------------------------------- parameters and render settings
@@ -454,7 +155,7 @@ class RenderSettings:
         return out
 
 
-def _parse_notes(f: _Fields) -> tuple[int, int] | None:
+def _parse_notes(f: Fields) -> tuple[int, int] | None:
     raw = f.data.get("notes") if isinstance(f.data, Mapping) else None
     if raw is None:
         return None
@@ -466,7 +167,7 @@ def _parse_notes(f: _Fields) -> tuple[int, int] | None:
 
 
 def _parse_render(source: str, raw: Any) -> RenderSettings:
-    f = _Fields(source, "render", raw if raw is not None else {})
+    f = Fields(source, "render", raw if raw is not None else {})
     f.unknown(set(RenderSettings.__dataclass_fields__))
     d = RenderSettings()
     s = RenderSettings(
@@ -498,18 +199,18 @@ def _parse_parameter(source: str, index: int, raw: Any) -> Parameter:
     where = f"parameters[{index}]"
     if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
         where += f" ({raw['name']})"
-    f = _Fields(source, where, raw)
+    f = Fields(source, where, raw)
     f.unknown(set(Parameter.__dataclass_fields__))
     name = f.get("name", str)
     kind = f.get("type", str, "continuous")
     if kind not in TYPES:
-        f.fail("type", f"found {_show(kind)}, expected one of {', '.join(TYPES)}")
+        f.fail("type", f"found {show(kind)}, expected one of {', '.join(TYPES)}")
     choices: tuple[str, ...] = ()
     step = 1.0
     if kind == "choice":
         raw_choices = f.get("choices", list, required_hint="the names of the choices")
         if len(raw_choices) < 2 or not all(isinstance(c, (str, int)) for c in raw_choices):
-            f.fail("choices", f"found {_show(raw_choices)}, expected a list of at least two "
+            f.fail("choices", f"found {show(raw_choices)}, expected a list of at least two "
                               "names")
         choices = tuple(str(c) for c in raw_choices)
         for key in ("min", "max", "scale", "step"):
@@ -524,7 +225,7 @@ def _parse_parameter(source: str, index: int, raw: Any) -> Parameter:
             f.fail("min", f"found min={lo:g} and max={hi:g}, expected min < max")
         scale = f.get("scale", str, "linear")
         if scale not in SCALES:
-            f.fail("scale", f"found {_show(scale)}, expected 'linear' or 'log'")
+            f.fail("scale", f"found {show(scale)}, expected 'linear' or 'log'")
         if scale == "log" and lo <= 0:
             f.fail("min", f"found {lo:g}, expected a number > 0 for a log-scale parameter")
         if kind == "steps":
@@ -536,7 +237,7 @@ def _parse_parameter(source: str, index: int, raw: Any) -> Parameter:
     default = f.get("default", float, lo)
     if not lo <= default <= hi:
         f.fail("default", f"found {default:g}, expected a value in [{lo:g}, {hi:g}]")
-    distribution = _parse_distribution(f, "distribution")
+    distribution = parse_distribution(f, "distribution")
     if isinstance(distribution, Categorical):
         if kind != "choice":
             f.fail("distribution", "categorical is for type: choice parameters")
@@ -694,14 +395,14 @@ class Spec:
 def spec_from_dict(data: Any, source: str = "<spec>", trusted: bool = False) -> Spec:
     """Validate a spec given as plain data (e.g. stored in a dataset manifest or a checkpoint).
     ``trusted`` only where the data is a file the user chose (see ``Spec.trusted``)."""
-    f = _Fields(source, "", data)
+    f = Fields(source, "", data)
     f.unknown({"name", "description", "synth", "render", "parameters", "check"})
-    check = _Fields(source, "check", f.get("check", dict, {}))
+    check = Fields(source, "check", f.get("check", dict, {}))
     check.unknown({"patches"})
     check_patches = check.get("patches", int, DEFAULT_CHECK_PATCHES)
     if check_patches < 1:
         check.fail("patches", f"found {check_patches}, expected at least 1")
-    synth = _Fields(source, "synth", f.get("synth", dict, required_hint="with an adapter name"))
+    synth = Fields(source, "synth", f.get("synth", dict, required_hint="with an adapter name"))
     synth.unknown({"adapter", "options"})
     adapter = synth.get("adapter", str)
     options = synth.get("options", dict, {}) or {}

@@ -114,7 +114,7 @@ def datasets_key(readers: list[DatasetReader]) -> str:
 def initial_checkpoint(opts: TrainOptions, reader: DatasetReader):
     """``--init``: the checkpoint to start from, checked to fit the run (same backbone, config,
     spec, input and note range)."""
-    from .matcher import resolve_checkpoint
+    from .shipped import resolve_checkpoint
 
     init = checkpoint.load_checkpoint(resolve_checkpoint(opts.init))
     if init.backbone != opts.backbone:
@@ -253,10 +253,10 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     mean, std = (init.payload["feature_stats"]["mean"], init.payload["feature_stats"]["std"]) \
         if init is not None else feature_stats(reader, splits[0]["train"])
     layout = OutputLayout.for_spec(reader.spec)
-    train_params = np.concatenate([r.params()[sp["train"]]
-                                   for r, sp in zip(readers, splits, strict=True)])
-    baseline = float(np.mean([layout.baseline(train_params, r.params()[sp["val"]])
-                              for r, sp in zip(readers, splits, strict=True)]))
+    params = [r.params() for r in readers]  # each dataset's, read once
+    train_params = np.concatenate([u[sp["train"]] for u, sp in zip(params, splits, strict=True)])
+    baseline = float(np.mean([layout.baseline(train_params, u[sp["val"]])
+                              for u, sp in zip(params, splits, strict=True)]))
     input_shape = reader.feature_config.shape(reader.spec.render.num_samples)
 
     # Model and optimiser.

@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 
+from soundmatch.distributions import Categorical
 from soundmatch.errors import SoundmatchError
 from soundmatch.models import OutputLayout
-from soundmatch.spec import Categorical, spec_from_dict
+from soundmatch.spec import spec_from_dict
 
 SPEC = {
     "name": "discrete",

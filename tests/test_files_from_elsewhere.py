@@ -24,7 +24,7 @@ import pytest
 from soundmatch.audio import write_wav
 from soundmatch.errors import first_line
 from soundmatch.fileio import FileSet
-from soundmatch.matcher import pretrained_checkpoint
+from soundmatch.shipped import pretrained_checkpoint
 
 from .conftest import REPO, run_soundmatch, soundmatch_command
 

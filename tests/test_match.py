@@ -215,7 +215,8 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
 
     import torch
 
-    from soundmatch.search import Budget, Candidate, MatchDistance, Renderer, search
+    from soundmatch.metrics import MatchDistance
+    from soundmatch.search import Budget, Candidate, ThreadScorer, search
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # whatever earlier tests left: the limit must be seen to act
@@ -230,13 +231,13 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
         seen.append(torch.get_num_threads())
         return (float(u[0]) * target).astype(np.float32)
 
-    def run(renderer, renders):
-        search(renderer, MatchDistance(target, rate), [Candidate(np.array([0.5, 0.5]), 60.0)],
+    def run(scorer, renders):
+        search(scorer, MatchDistance(target, rate), [Candidate(np.array([0.5, 0.5]), 60.0)],
                Budget(renders), seed=0)
 
-    first = threading.Thread(target=run, args=(Renderer([render]), 12))
+    first = threading.Thread(target=run, args=(ThreadScorer([render]), 12))
     first.start()
-    run(Renderer([lambda u, note, base, samples: (float(u[0]) * target).astype(np.float32)]), 6)
+    run(ThreadScorer([lambda u, note, base, samples: (float(u[0]) * target).astype(np.float32)]), 6)
     other_done.set()  # the second search has ended; the first renders on
     first.join()
     try:
@@ -250,7 +251,7 @@ def test_scoring_only_the_sounding_part_keeps_the_whole_notes_distance():
     """The search renders candidates only while the input sounds (and 0.25 s more): for a
     candidate that is silent there too, the distance and gain are the whole note's."""
     from soundmatch.audio import sounding_length
-    from soundmatch.search import MatchDistance
+    from soundmatch.metrics import MatchDistance
 
     rate = 44100
     t = np.arange(4 * rate) / rate

@@ -111,7 +111,7 @@ def test_a_vst3_search_in_two_processes_returns_what_a_serial_one_does(vst3_spec
     target = serial.render(np.clip(serial.spec.defaults() + 0.2, 0.0, 1.0), 57.0)
     a = serial.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
     b = parallel.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
-    assert type(parallel._search_renderer()).__name__ == "ProcessRenderer"
+    assert type(parallel._search_scorer()).__name__ == "ProcessScorer"
     np.testing.assert_array_equal(a.params, b.params)
     assert a.scores == b.scores
     np.testing.assert_array_equal(a.audio, b.audio)
@@ -155,3 +155,40 @@ def test_the_syx_a_match_writes_plays_the_samples_of_the_match(tmp_path):
     record = yaml.safe_load((tmp_path / "m.params.yaml").read_text())
     assert record["note"] == result.note
     assert record["detected_note"] == round(result.detected, 2)
+
+
+def _pitch(audio: np.ndarray, rate: int) -> float:
+    """The strongest partial's pitch (MIDI, to the cent) of a sound's first second."""
+    head = audio[:rate] * np.hanning(min(len(audio), rate))
+    spectrum = np.abs(np.fft.rfft(head, 16 * len(head)))
+    return 69 + 12 * np.log2(np.argmax(spectrum) * rate / (16 * len(head)) / 440)
+
+
+@dexed
+def test_an_input_between_two_keys_is_matched_in_tune_on_dexed(tmp_path):
+    """Dexed plays whole notes; a sound 40 cents sharp is matched from starts tuned to it (every
+    ratio operator's fine frequency), and the .syx plays it in tune from the input's key."""
+    if not list(HEXTER.glob("*.dx7")):
+        pytest.skip("no factory voices: apt-get install hexter")
+    from soundmatch import Matcher
+    from soundmatch.presets import read_presets
+
+    rate = 44100
+    t = np.arange(2 * rate) / rate
+    hz = 440 * 2 ** ((60.4 - 69) / 12)
+    sound = (np.sin(2 * np.pi * hz * t) * np.exp(-2 * t)).astype(np.float32)
+    matcher = Matcher.for_synth("dexed")
+    matcher.presets, _ = read_presets(matcher.adapter, [HEXTER / "dx7_roms.dx7"])
+    result = matcher.match(sound, sample_rate=rate, refine=120)
+    assert result.note == 60 and result.origin.endswith("tuned +40 cents")
+    assert abs(_pitch(result.audio, rate) - 60.4) < 0.1
+    matcher.save(result, tmp_path, stem="m")
+    synth = plugins.create_adapter(matcher.spec)
+    synth.set_patch(synth.load_preset(tmp_path / "m.preset.syx"))
+    replayed = result.gain * synth.render_note(60)
+    np.testing.assert_array_equal(replayed.astype(np.float32), result.audio)
+    untuned = Matcher.for_synth("dexed")
+    untuned.presets = matcher.presets
+    at_60 = untuned.match(sound, sample_rate=rate, refine=120, note=60)
+    assert "tuned" not in at_60.origin
+    assert result.scores["distance"] < at_60.scores["distance"]

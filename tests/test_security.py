@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import torch
 
-from soundmatch.matcher import pretrained_checkpoint
+from soundmatch.shipped import pretrained_checkpoint
 
 from .conftest import REPO, run_soundmatch
 
@@ -46,8 +46,7 @@ def test_a_checkpoint_cannot_make_match_load_a_binary(hostile_model, tmp_path):
     sound = REPO / "examples" / "sounds" / "builtin-a.wav"
     result = run_soundmatch("match", sound, "--checkpoint", "model.pt", "--out",
                             tmp_path / "out", cwd=hostile_model,
-                            env={"MARKER": str(marker), "SOUNDMATCH_SYNTH_PATH": "",
-                                 "SOUNDMATCH_PLUGIN_PATH": ""})
+                            env={"MARKER": str(marker), "SOUNDMATCH_SYNTH_PATH": ""})
     assert not marker.exists(), "the checkpoint's shared object was loaded"
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

@@ -117,7 +117,7 @@ def test_render_train_evaluate_match_on_the_plugin(vst3_plugin, tmp_path):
     from anywhere, and the checkpoint trained on it needs the user to point at the plugin."""
     spec = REPO / "tests" / "vst3synth" / "testsynth.yaml"
     data, run = tmp_path / "data", tmp_path / "run"
-    no_override = {"SOUNDMATCH_SYNTH_PATH": "", "SOUNDMATCH_PLUGIN_PATH": ""}
+    no_override = {"SOUNDMATCH_SYNTH_PATH": ""}
     render = run_soundmatch("render", "--spec", spec, "--count", 96, "--workers", 2,
                             "--out", data, env=no_override, cwd=tmp_path)
     assert render.returncode == 0, render.stderr
@@ -171,8 +171,7 @@ def test_a_render_survives_workers_killed_by_the_plugin(vst3_spec, sine_env, tmp
 def test_massive_without_massive_is_one_line_naming_where_it_looked(tmp_path):
     result = run_soundmatch("render", "--synth", "massive", "--count", 10, "--out",
                             tmp_path / "m", env={"SOUNDMATCH_MASSIVE_PATH": "",
-                                                 "SOUNDMATCH_SYNTH_PATH": "",
-                                                 "SOUNDMATCH_PLUGIN_PATH": ""})
+                                                 "SOUNDMATCH_SYNTH_PATH": ""})
     assert result.returncode == 1
     line = result.stderr.strip()
     assert "\n" not in line and line.startswith("Error: Massive not found; looked in ")

@@ -27,8 +27,8 @@ def export(checkpoint, out, memory_data, full_precision):
     from ..checkpoint import export as export_checkpoint
     from ..checkpoint import load_checkpoint
     from ..dataset import DatasetReader
-    from ..matcher import resolve_checkpoint
     from ..memory import PatchMemory, save_memory
+    from ..shipped import resolve_checkpoint
 
     if checkpoint is None and not memory_data:
         raise click.UsageError("give a CKPT to export, or --memory DIR to write a memory alone")

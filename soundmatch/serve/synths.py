@@ -45,7 +45,7 @@ def _probe(kind: str, name: str) -> str:
 
 
 def available_synths(specs: tuple[Path, ...] = ()) -> list[Synth]:
-    from ..matcher import PRETRAINED
+    from ..shipped import PRETRAINED
 
     found = [Synth(f"model:{name}", f"builtin, model {name}", ("model", name))
              for name in PRETRAINED]

@@ -220,6 +220,25 @@ class Dexed(SynthAdapter):
             return None
         return {**patch, "transpose": float(shifted)}
 
+    def tuned(self, patch, cents):
+        # Every operator in ratio mode raised by the same factor through its fine frequency
+        # (a ratio is coarse x (1 + fine / 100)), so the voice keeps its harmonics; a flat
+        # input is the key below raised (transpose - 1). Fixed-frequency operators follow no
+        # key and stay. Fine moves in 1 % steps: the pitch is within 9 cents.
+        patch = dict(patch)
+        if cents < 0:
+            if patch["transpose"] < 1:
+                return None
+            patch["transpose"] -= 1
+            cents += 100.0
+        factor = 2.0 ** (cents / 1200.0)
+        for op in range(1, 7):
+            if patch[f"op{op}_osc_mode"] == 0:
+                fine = patch[f"op{op}_freq_fine"]
+                patch[f"op{op}_freq_fine"] = float(
+                    min(MAXIMA[f"op{op}_freq_fine"], round(((1 + fine / 100) * factor - 1) * 100)))
+        return patch
+
     def render(self, note, velocity, samples: int | None = None) -> np.ndarray:
         r = self.spec.render
         n = r.num_samples if samples is None else samples
