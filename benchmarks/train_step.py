@@ -28,7 +28,7 @@ import torch
 
 from soundmatch.backbones import AST as CONFIGS
 from soundmatch.models import create_model
-from soundmatch.train import autocast, autocast_dtype, make_optimizer
+from soundmatch.runtime import autocast, autocast_dtype, make_optimizer
 
 INPUT = (64, 173)
 PARAMS = 16

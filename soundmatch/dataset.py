@@ -4,7 +4,8 @@ Layout of a dataset folder::
 
     manifest.json            what the dataset is: spec, render and feature settings, count, seed
     shards/00000/            one shard: params.npy (float32, normalised), features.npy (float16
-                             log-mel), optionally audio.npy (float16), meta.json
+                             log-mel), where needed notes.npy, audio.npy and distances.npy
+                             (``SHARD_DTYPES``), and meta.json
     shards/.tmp-…/           a shard being written; renamed into place only when complete
 
 A shard's content depends only on (manifest, shard index), so any process may render any shard, a
@@ -24,11 +25,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import SoundmatchError, first_line
 from .features import FeatureConfig
+from .fields import Fields, show
 from .fileio import TMP_PREFIX as _TMP_PREFIX
 from .fileio import read_bounded, write_text_atomic
 from .spec import Spec, spec_from_dict
@@ -81,30 +84,23 @@ class Manifest:
         return spec_from_dict(self.spec, source=source)
 
     def feature_config(self) -> FeatureConfig:
-        try:
-            return FeatureConfig.from_dict(self.features)
-        except (TypeError, ValueError) as exc:
-            raise SoundmatchError(f"manifest: {first_line(exc)}") from None
+        return FeatureConfig.from_dict(self.features, "manifest")
 
     @classmethod
-    def from_dict(cls, data: dict, source: str) -> Manifest:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise SoundmatchError(f"{source}: format: found {found!r}, expected {FORMAT!r}")
-        try:
-            return cls(spec=data["spec"], features=data["features"], count=int(data["count"]),
-                       shard_size=int(data["shard_size"]), seed=int(data["seed"]),
-                       keep_audio=bool(data.get("keep_audio", False)),
-                       check=str(data.get("check", "passed")),
-                       source=_source(data.get("source")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SoundmatchError(f"{source}: invalid manifest ({exc})") from None
-
-
-def _source(value) -> dict | None:
-    if value is not None and not (isinstance(value, dict) and isinstance(value.get("kind"), str)):
-        raise ValueError(f"source: found {value!r:.60}, expected a mapping with a kind")
-    return value
+    def from_dict(cls, data: Any, source: str) -> Manifest:
+        f = Fields(source, "", data)
+        found = f.data.get("format")
+        if found != FORMAT:
+            f.fail("format", f"found {show(found)}, expected {FORMAT!r}")
+        f.get("spec", dict)  # read whole by ``load_spec``
+        FeatureConfig.from_dict(f.get("features", dict), source)
+        source_field = f.get("source", (dict, type(None)), None)
+        if source_field is not None:
+            Fields(source, "source", source_field).get("kind", str)
+        return cls(spec=f.data["spec"], features=f.data["features"],
+                   count=f.ranged("count", int, 1), shard_size=f.ranged("shard_size", int, 1),
+                   seed=f.ranged("seed", int, 0), keep_audio=f.get("keep_audio", bool, False),
+                   check=f.get("check", str, "passed"), source=source_field)
 
 
 def read_manifest(root: str | Path) -> Manifest:
@@ -189,9 +185,22 @@ def completed_shards(root: str | Path) -> set[int]:
             if p.name.isdigit() and (p / "meta.json").exists()}
 
 
-def write_shard(root: str | Path, index: int, arrays: dict[str, np.ndarray], meta: dict) -> bool:
+# A shard's arrays, each one ``NAME.npy``, one row per example (docs/formats.md, "Dataset shard").
+SHARD_DTYPES = {"params": np.float32, "features": np.float16, "audio": np.float16,
+                "notes": np.float32, "distances": np.float32}
+
+
+def write_shard(root: str | Path, index: int, meta: dict, *, params: np.ndarray,
+                features: np.ndarray, audio: np.ndarray | None = None,
+                notes: np.ndarray | None = None, distances: np.ndarray | None = None) -> bool:
     """Write one shard atomically: into a temporary folder, fsynced, then renamed into place.
+    ``params`` normalised, ``features`` log-mel; ``audio`` where the dataset keeps it; ``notes``
+    where examples differ in note; ``distances``, the search's, for matched real sounds.
     Returns False if another process completed the same shard first (its copy is kept)."""
+    given = {"params": params, "features": features, "audio": audio, "notes": notes,
+             "distances": distances}
+    arrays = {name: np.asarray(array, SHARD_DTYPES[name]) for name, array in given.items()
+              if array is not None}
     root = Path(root)
     final = shard_path(root, index)
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -344,7 +353,13 @@ class DatasetReader:
         fix = "delete the shard's folder and run the render command again"
         n_mels, frames = self.feature_config.shape(self.spec.render.num_samples)
         shapes = {"params.npy": (count, len(self.spec)), "features.npy": (count, n_mels, frames),
-                  "notes.npy": (count,), "audio.npy": (count, self.spec.render.num_samples)}
+                  "notes.npy": (count,), "distances.npy": (count,),
+                  "audio.npy": (count, self.spec.render.num_samples)}
+        # The names come from meta.json, a file from elsewhere: only a shard's own are opened.
+        strange = sorted(set(names) - {f"{name}.npy" for name in SHARD_DTYPES})
+        if strange:
+            raise SoundmatchError(f"{folder / 'meta.json'}: files: found {show(strange[0])}, "
+                                  f"expected the arrays of a shard ({', '.join(SHARD_DTYPES)})")
         for required in ("params.npy", "features.npy"):
             if required not in names:
                 raise SoundmatchError(f"{folder}: no {required} recorded; {fix}")

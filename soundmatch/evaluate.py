@@ -56,11 +56,11 @@ def held_out_indices(ckpt: Checkpoint, reader: DatasetReader, split: str, count:
     info = ckpt.split
     if split == "all":
         return np.arange(min(count, len(reader)))
-    if info.get("count") != len(reader):
-        raise SoundmatchError(f"{ckpt.path}: its split is of a {info.get('count')}-example "
+    if info.count != len(reader):
+        raise SoundmatchError(f"{ckpt.path}: its split is of a {info.count}-example "
                               f"dataset, {reader.root} has {len(reader)}; use --split all to "
                               "score every example of another dataset")
-    return split_indices(len(reader), info["seed"], tuple(info["fractions"]))[split][:count]
+    return split_indices(len(reader), info.seed, info.fractions)[split][:count]
 
 
 def predict(ckpt: Checkpoint, reader: DatasetReader, indices: np.ndarray, notes: np.ndarray,

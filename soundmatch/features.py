@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
 import torchaudio
 
+from .fields import Fields
 from .spectrum import power
 
 
@@ -36,24 +38,18 @@ class FeatureConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> FeatureConfig:
-        """From a manifest or checkpoint (untrusted): every field checked, ValueError if wrong."""
-        if not isinstance(data, dict):
-            raise ValueError(f"features: found {type(data).__name__}, expected a mapping")
-        config = cls(**data)
-        whole = {"sample_rate": (8000, 192000), "n_fft": (16, 65536), "hop_length": (1, 65536),
-                 "n_mels": (1, 512)}
-        for name, (lo, hi) in whole.items():
-            value = getattr(config, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ValueError(f"features.{name}: found {value!r}, expected a whole number in "
-                                 f"{lo}..{hi}")
-        for name in ("f_min", "f_max", "log_floor"):
-            value = getattr(config, name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0
-                                      or value != value):
-                raise ValueError(f"features.{name}: found {value!r}, expected a number >= 0")
-        return config
+    def from_dict(cls, data: Any, source: str) -> FeatureConfig:
+        """From a manifest or checkpoint (untrusted): every field checked, one line if wrong."""
+        f = Fields(source, "features", data)
+        f.unknown(set(cls.__dataclass_fields__))
+        d = cls()
+        return cls(sample_rate=f.ranged("sample_rate", int, 8000, 192000, d.sample_rate),
+                   n_fft=f.ranged("n_fft", int, 16, 65536, d.n_fft),
+                   hop_length=f.ranged("hop_length", int, 1, 65536, d.hop_length),
+                   n_mels=f.ranged("n_mels", int, 1, 512, d.n_mels),
+                   f_min=f.ranged("f_min", float, 0, None, d.f_min),
+                   f_max=None if f.data.get("f_max") is None else f.ranged("f_max", float, 0),
+                   log_floor=f.ranged("log_floor", float, 0, None, d.log_floor))
 
 
 @lru_cache(maxsize=8)

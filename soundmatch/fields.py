@@ -1,7 +1,7 @@
 """Reading YAML that came from a user or from elsewhere: ``safe_load_yaml`` (no Python tags, a
 limit on aliases) and ``Fields``, which reads one mapping's fields so that every error is one line
-naming the file and the field, what was found and what was expected. Specs, presets and the
-distributions in a spec are read through it."""
+naming the file and the field, what was found and what was expected. Every file soundmatch reads
+is read through it: specs and their distributions, presets, dataset manifests and checkpoints."""
 
 from __future__ import annotations
 
@@ -48,6 +48,28 @@ class Fields:
         if not isinstance(value, kind):
             self.fail(key, f"found {show(value)}, expected {_kind_name(kind)}")
         return value
+
+    def ranged(self, key: str, kind: type, lo: float | None = None, hi: float | None = None,
+               default: Any = ...):
+        """A number of ``kind`` in ``[lo, hi]`` (either bound may be open)."""
+        value = self.get(key, kind, default)
+        below, above = lo is not None and value < lo, hi is not None and value > hi
+        if key in self.data and (below or above):
+            span = (f"in {lo:g}..{hi:g}" if lo is not None and hi is not None
+                    else f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+            self.fail(key, f"found {show(value)}, expected {_kind_name(kind)} {span}")
+        return value
+
+    def notes(self, key: str) -> tuple[int, int] | None:
+        """An inclusive range of MIDI notes, ``[lowest, highest]``; None where absent or null."""
+        raw = self.data.get(key)
+        if raw is None:
+            return None
+        if (not isinstance(raw, (list, tuple)) or len(raw) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
+                or not 0 <= raw[0] <= raw[1] <= 127):
+            self.fail(key, f"found {show(raw)}, expected [lowest, highest] MIDI notes in 0..127")
+        return int(raw[0]), int(raw[1])
 
     def unknown(self, allowed: set[str]) -> None:
         extra = sorted(set(self.data) - allowed)

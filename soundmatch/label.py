@@ -120,8 +120,8 @@ def label_shard(matcher: Matcher, manifest: dataset.Manifest, files: list[Path],
             on_sound(path, found)
     meta = {"index": index, "count": len(part), "dataset": manifest.key(), "dropped": 0,
             "seconds": round(time.perf_counter() - started, 3)}
-    dataset.write_shard(root, index, {"params": params, "features": features, "notes": notes,
-                                      "distances": distances}, meta)
+    dataset.write_shard(root, index, meta, params=params, features=features, notes=notes,
+                        distances=distances)
     return meta
 
 

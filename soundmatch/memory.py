@@ -21,7 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import SoundmatchError, first_line
+from .errors import SoundmatchError
+from .features import FeatureConfig
+from .fields import Fields, show
+from .spec import spec_from_dict
+from .torchfile import load_payload, save_atomic
 
 FORMAT = "soundmatch-memory/1"  # a memory on its own, for a synth matched with no model
 RECALL = 16        # patches recalled per match (measured: 4, 8, 16 gave SC 0.665, 0.630, 0.614)
@@ -86,36 +90,31 @@ class PatchMemory:
                 "names": list(self.names)}
 
     @classmethod
-    def from_payload(cls, data, num_params: int, n_mels: int) -> PatchMemory:
-        """From a checkpoint (untrusted): every shape and value checked; ValueError if wrong."""
-        if not isinstance(data, dict):
-            raise ValueError(f"memory: found {type(data).__name__}, expected a mapping")
-        keys, params, names = data.get("keys"), data.get("params"), data.get("names")
-        if not isinstance(keys, torch.Tensor) or not isinstance(params, torch.Tensor):
-            raise ValueError("memory: keys and params must be tensors")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ValueError("memory.names: expected a list of names")
+    def from_payload(cls, data, num_params: int, n_mels: int, source: str) -> PatchMemory:
+        """From a checkpoint or memory file (untrusted): every shape and value checked, one line
+        naming ``source`` and the field if wrong."""
+        f = Fields(source, "memory", data)
+        keys, params = f.get("keys", torch.Tensor), f.get("params", torch.Tensor)
+        names = f.get("names", list)
+        if not all(isinstance(n, str) for n in names):
+            f.fail("names", f"found {show(names)}, expected a list of file names")
         n = len(names)
         if not 0 < n <= MAX_SOUNDS:
-            raise ValueError(f"memory: {n} sounds, expected 1..{MAX_SOUNDS}")
-        if tuple(keys.shape) != (n, n_mels + ENVELOPE_STEPS):
-            raise ValueError(f"memory.keys: shape {tuple(keys.shape)}, expected "
-                             f"({n}, {n_mels + ENVELOPE_STEPS})")
-        if tuple(params.shape) != (n, num_params):
-            raise ValueError(f"memory.params: shape {tuple(params.shape)}, expected "
-                             f"({n}, {num_params})")
+            f.fail("names", f"found {n} sounds, expected 1..{MAX_SOUNDS}")
+        for key, value, shape in (("keys", keys, (n, n_mels + ENVELOPE_STEPS)),
+                                  ("params", params, (n, num_params))):
+            if tuple(value.shape) != shape:
+                f.fail(key, f"found shape {tuple(value.shape)}, expected {shape}")
         keys, params = keys.float().numpy(), params.float().numpy()
         if not (np.isfinite(keys).all() and np.isfinite(params).all()
                 and params.min() >= 0 and params.max() <= 1):
-            raise ValueError("memory: keys must be finite and params within 0..1")
+            f.fail("params", "keys must be finite and params within 0..1")
         return cls(keys, params, names)
 
 
 def save_memory(memory: PatchMemory, spec, features, path) -> None:
     """A memory on its own (for a synth matched with no model: an adapter's ``default_memory``),
     with the spec and features its keys and patches were made with; written atomically."""
-    from .checkpoint import save_atomic
-
     save_atomic({"format": FORMAT, "spec": spec.to_dict(), "features": features.to_dict(),
                  "memory": memory.to_payload()}, path)
 
@@ -123,16 +122,10 @@ def save_memory(memory: PatchMemory, spec, features, path) -> None:
 def load_memory(path, spec, features) -> PatchMemory | None:
     """The memory in ``path`` if it was made for ``spec`` and ``features``, else None (a memory of
     another spec of the synth); a damaged or foreign file is one line."""
-    from .checkpoint import load_payload
-    from .features import FeatureConfig
-    from .spec import spec_from_dict
-
     payload = load_payload(path, FORMAT)
-    try:
-        made_for = spec_from_dict(payload["spec"], source=f"{path} (spec)")
-        if (made_for.fingerprint() != spec.fingerprint()
-                or FeatureConfig.from_dict(payload["features"]) != features):
-            return None
-        return PatchMemory.from_payload(payload["memory"], len(spec), features.n_mels)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SoundmatchError(f"{path}: damaged memory ({first_line(exc)})") from None
+    f = Fields(str(path), "", payload)
+    made_for = spec_from_dict(f.get("spec", dict), source=f"{path} (spec)")
+    if (made_for.fingerprint() != spec.fingerprint()
+            or FeatureConfig.from_dict(f.get("features", dict), str(path)) != features):
+        return None
+    return PatchMemory.from_payload(f.get("memory", dict), len(spec), features.n_mels, str(path))

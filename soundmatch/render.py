@@ -151,17 +151,13 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
                 f"{spec.render.silence_threshold_db:g} dBFS; the spec's ranges or base patch "
                 "give (nearly) only silence"
             )
-    arrays = {"params": params, "features": features}
-    if audio is not None:
-        arrays["audio"] = audio
-    if notes is not None:
-        arrays["notes"] = notes
     # The dataset's key ties the shard to its manifest: a manifest edited afterwards (parameters
     # reordered, say) no longer describes the columns of params.npy, and reading it is refused.
     meta = {"index": index, "count": target, "dataset": manifest.key(), "dropped": dropped,
             "lost": len(skip),
             "seconds": round(time.perf_counter() - started, 3)}
-    dataset.write_shard(state.root, index, arrays, meta)
+    dataset.write_shard(state.root, index, meta, params=params, features=features, audio=audio,
+                        notes=notes)
     if progress:
         progress((kept, attempt))
     return meta

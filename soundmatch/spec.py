@@ -155,17 +155,6 @@ class RenderSettings:
         return out
 
 
-def _parse_notes(f: Fields) -> tuple[int, int] | None:
-    raw = f.data.get("notes") if isinstance(f.data, Mapping) else None
-    if raw is None:
-        return None
-    if (not isinstance(raw, (list, tuple)) or len(raw) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
-            or not 0 <= raw[0] <= raw[1] <= 127):
-        f.fail("notes", f"found {str(raw)[:40]}, expected [lowest, highest] MIDI notes in 0..127")
-    return int(raw[0]), int(raw[1])
-
-
 def _parse_render(source: str, raw: Any) -> RenderSettings:
     f = Fields(source, "render", raw if raw is not None else {})
     f.unknown(set(RenderSettings.__dataclass_fields__))
@@ -177,7 +166,7 @@ def _parse_render(source: str, raw: Any) -> RenderSettings:
         note_length=f.get("note_length", float, d.note_length),
         sample_rate=f.get("sample_rate", int, d.sample_rate),
         silence_threshold_db=f.get("silence_threshold_db", float, d.silence_threshold_db),
-        notes=_parse_notes(f),
+        notes=f.notes("notes"),
     )
     if not 0 <= s.note <= 127:
         f.fail("note", f"found {s.note}, expected a MIDI note in 0..127")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,16 @@ from .dataset import SPLIT, DatasetReader, split_indices
 from .errors import SoundmatchError
 from .fileio import write_text_atomic
 from .models import OutputLayout, ParameterNet, create_model, default_lr
+from .runtime import (
+    Runtime,
+    all_sum,
+    autocast,
+    autocast_dtype,
+    gather_hashes,
+    loader_workers,
+    make_optimizer,
+    setup_runtime,
+)
 
 STATS_SAMPLE = 2048
 
@@ -138,102 +147,6 @@ def feature_stats(reader: DatasetReader, indices: np.ndarray) -> tuple[float, fl
     return float(values.mean()), float(values.std() + 1e-6)
 
 
-# ------------------------------------------------------------------------ devices and ranks
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_runtime(device: str | None) -> Runtime:
-    """Pick the device (CUDA, then MPS, then CPU) and join the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device:
-        dev = torch.device(device)
-    elif torch.cuda.is_available():
-        dev = torch.device("cuda", local_rank)
-    elif torch.backends.mps.is_available():
-        dev = torch.device("mps")
-    else:
-        dev = torch.device("cpu")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SoundmatchError(f"--device: found '{device}', but CUDA is not available here")
-        torch.cuda.set_device(dev)
-    if world > 1:
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        return Runtime(dev, dist.get_rank(), dist.get_world_size())
-    return Runtime(dev)
-
-
-def _all_sum(values: list[float], rt: Runtime) -> list[float]:
-    if rt.world == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=rt.device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def weights_hash(model: torch.nn.Module) -> str:
-    """A hash of the trainable weights (not of running statistics, which DDP does not sync)."""
-    h = hashlib.sha256()
-    for name, p in sorted(model.named_parameters()):
-        h.update(name.encode())
-        h.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------ speed
-
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def _native_bf16(device: torch.device) -> bool:
-    """Whether the device multiplies bf16 matrices in hardware: a CUDA GPU that says so, or a CPU
-    with AMX or AVX-512 BF16 (oneDNN's bf16 kernels; elsewhere they are emulated and slower)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = torch.cpu
-        return any(getattr(cpu, name, lambda: False)()
-                   for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
-    return False
-
-
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The dtype the forward and backward run in under autocast; None: float32 throughout.
-    ``auto`` takes bf16 where the hardware has it (measured here, ast-tiny on a 2-core CPU with
-    AMX: README "Speed"); weights, optimiser state and the loss stay float32 either way."""
-    if precision not in PRECISIONS:
-        raise SoundmatchError(f"--precision: found '{precision}', expected one of "
-                              f"{', '.join(PRECISIONS)}")
-    if precision == "fp32" or device.type not in ("cpu", "cuda"):
-        return None
-    if precision == "bf16" or _native_bf16(device):
-        return torch.bfloat16
-    return None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam, fused into one kernel over all weights where torch has one (CPU and CUDA): the
-    per-tensor loop of the default implementation costs more than a small model's backward."""
-    return torch.optim.Adam(model.parameters(), lr=lr,
-                            fused=device.type in ("cpu", "cuda") or None)
-
-
 # ------------------------------------------------------------------------ the loop
 
 
@@ -250,8 +163,8 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     reader = readers[0]
     splits = [split_indices(len(r), opts.seed) for r in readers]
     init = initial_checkpoint(opts, reader) if opts.init is not None else None
-    mean, std = (init.payload["feature_stats"]["mean"], init.payload["feature_stats"]["std"]) \
-        if init is not None else feature_stats(reader, splits[0]["train"])
+    mean, std = init.feature_stats if init is not None else feature_stats(reader,
+                                                                          splits[0]["train"])
     layout = OutputLayout.for_spec(reader.spec)
     params = [r.params() for r in readers]  # each dataset's, read once
     train_params = np.concatenate([u[sp["train"]] for u, sp in zip(params, splits, strict=True)])
@@ -262,9 +175,8 @@ def train(opts: TrainOptions, reporter=None) -> dict:
     # Model and optimiser.
     config = init.config if init is not None else opts.config
     backbone, config = create_model(opts.backbone, input_shape, layout.num_outputs, **config)
-    note_range = reader.spec.render.notes
-    model = ParameterNet(backbone, mean, std, n_mels=input_shape[0], note_range=note_range,
-                         layout=layout).to(rt.device)
+    model = ParameterNet(backbone, mean, std, n_mels=input_shape[0],
+                         note_range=reader.spec.render.notes, layout=layout).to(rt.device)
     if init is not None:
         model.load_state_dict(init.model.state_dict())
     lr = opts.lr if opts.lr is not None else default_lr(opts.backbone)
@@ -295,7 +207,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
                               for i, (r, sp) in enumerate(zip(readers, splits, strict=True))])
     sampler = DistributedSampler(training, num_replicas=rt.world, rank=rt.rank, shuffle=True,
                                  seed=opts.seed, drop_last=True)
-    workers = _loader_workers(opts.loader_workers, rt.device)
+    workers = loader_workers(opts.loader_workers, rt.device)
     loader = DataLoader(sampler.dataset, batch_size=opts.batch_size, sampler=sampler,
                         num_workers=workers, persistent_workers=workers > 0,
                         pin_memory=rt.device.type == "cuda", drop_last=True)
@@ -306,10 +218,9 @@ def train(opts: TrainOptions, reporter=None) -> dict:
                               f"({len(training) // rt.world} examples per rank)")
     base = checkpoint.header(
         backbone=opts.backbone, config=config, manifest=reader.manifest, input_shape=input_shape,
-        feature_stats=(mean, std), note_range=note_range,
-        split={"seed": opts.seed, "fractions": list(SPLIT), "count": len(reader),
-               "dataset": str(reader.root),
-               **({"datasets": [str(r.root) for r in readers]} if len(readers) > 1 else {})},
+        feature_stats=(mean, std),
+        split=checkpoint.Split(opts.seed, SPLIT, len(reader), str(reader.root),
+                               tuple(str(r.root) for r in readers) if len(readers) > 1 else ()),
         run=opts.identity(), dataset_key=datasets_key(readers))
     if reporter and rt.main:
         size = sum(p.numel() for p in model.parameters())
@@ -351,7 +262,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
                                total / count)
             if _out_of_time(opts, spent + time.perf_counter() - started, rt):
                 break  # validated and saved like a whole epoch; a resumed run starts the next
-        total, count = _all_sum([total, count], rt)
+        total, count = all_sum([total, count], rt)
         # Each dataset's validation loss, and their mean: labelled real sounds weigh as much as
         # a rendered set a hundred times larger.
         val_losses = [evaluate_loss(model, r, sp["val"], rt, opts.batch_size, dtype)
@@ -379,7 +290,7 @@ def train(opts: TrainOptions, reporter=None) -> dict:
             if reporter:
                 reporter.epoch(record)
 
-    hashes = _gather_hashes(model, rt)
+    hashes = gather_hashes(model, rt)
     if not math.isfinite(best):
         raise SoundmatchError(f"{opts.data}: the validation loss was never finite; damaged "
                               "features, or a learning rate too high")
@@ -412,7 +323,7 @@ def evaluate_loss(model: torch.nn.Module, reader: DatasetReader, indices: np.nda
             outputs = model(x, n, raw=True).float()
         total += float(model.layout.loss_terms(outputs, y).mean(dim=1).sum())
         count += len(x)
-    total, count = _all_sum([total, count], rt)
+    total, count = all_sum([total, count], rt)
     return total / count
 
 
@@ -438,20 +349,3 @@ def _stop_reason(history: list[dict], opts: TrainOptions) -> str | None:
 def _epochs_since_best(history: list[dict]) -> int:
     losses = [h["val_loss"] for h in history]
     return len(losses) - 1 - int(np.argmin(losses))
-
-
-def _loader_workers(requested: int | None, device: torch.device) -> int:
-    if requested is not None:
-        return requested
-    cores = os.cpu_count() or 1
-    # On a small CPU box the training math needs every core; on a GPU box, feed it.
-    return min(8, cores // 2) if device.type == "cuda" else max(0, min(4, cores - 2))
-
-
-def _gather_hashes(model: torch.nn.Module, rt: Runtime) -> list[str]:
-    mine = weights_hash(model)
-    if rt.world == 1:
-        return [mine]
-    gathered: list[str] = [""] * rt.world
-    dist.all_gather_object(gathered, mine)
-    return gathered

@@ -68,7 +68,7 @@ def test_features_are_torchaudios_mel_spectrogram_bit_for_bit(config, builtin_sp
 
 def test_config_round_trips_through_a_dict():
     config = FeatureConfig(sample_rate=22050, n_mels=128)
-    assert FeatureConfig.from_dict(config.to_dict()) == config
+    assert FeatureConfig.from_dict(config.to_dict(), "test") == config
 
 
 def test_both_ways_of_computing_the_power_round_as_torch_does():

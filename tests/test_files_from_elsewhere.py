@@ -205,6 +205,29 @@ def test_a_manifest_edited_after_rendering_is_refused(tiny_data, tmp_path):
     assert not (tmp_path / "run" / "best.pt").exists()
 
 
+@pytest.mark.parametrize("edit", ["elsewhere", "count"])
+def test_a_hand_edited_dataset_is_one_line_and_opens_nothing_else(edit, tiny_data, tmp_path):
+    """A shard's meta.json names its arrays: a name outside the shard's own is never opened;
+    a manifest's fields are read like a spec's."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    if edit == "elsewhere":
+        target = tmp_path / "secret.npy"
+        np.save(target, np.zeros(3))
+        meta_path = data / "shards" / "00000" / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta["files"]["../../../secret.npy"] = {"bytes": target.stat().st_size, "sha256": "0"}
+        meta_path.write_text(json.dumps(meta))
+        expected = "meta.json: files: found '../../../secret.npy'"
+    else:
+        manifest = json.loads((data / "manifest.json").read_text())
+        (data / "manifest.json").write_text(json.dumps({**manifest, "count": "many"}))
+        expected = "manifest.json: count: found 'many', expected an integer"
+    line = one_line(run_soundmatch("train", "--data", data, "--backbone", "mlp", "--epochs", 1,
+                                   "--out", tmp_path / "run"))
+    assert expected in line
+
+
 def test_ctrl_c_in_match_does_not_promise_a_resume(tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen(soundmatch_command("match", SOUND, "--refine", "60s", "--out", out),

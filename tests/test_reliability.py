@@ -119,7 +119,7 @@ def test_hand_edited_checkpoints_are_one_line(edit, tiny_checkpoint, tmp_path):
     elif edit == "fft":
         payload["features"]["n_fft"] = "abc"
     else:
-        payload["note_range"] = [84, "x"]
+        payload["spec"]["render"]["notes"] = [84, "x"]
     path = tmp_path / "edited.pt"
     torch.save(payload, path)
     sound = REPO / "examples" / "sounds" / "builtin-a.wav"

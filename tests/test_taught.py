@@ -75,7 +75,7 @@ def test_train_on_renders_and_labelled_sounds_from_a_checkpoint(labelled, tiny_d
     assert "152 training" in result.stderr
     ckpt = load_checkpoint(run / "best.pt")
     start = load_checkpoint(tiny_checkpoint)
-    assert ckpt.split["datasets"] == [str(tiny_data), str(out_data)]
+    assert ckpt.split.datasets == (str(tiny_data), str(out_data))
     assert ckpt.payload["feature_stats"] == start.payload["feature_stats"]
     assert ckpt.payload["run"]["init"] == str(tiny_checkpoint)
 

@@ -18,7 +18,7 @@ import torch
 from soundmatch.checkpoint import load_checkpoint
 from soundmatch.dataset import split_indices
 from soundmatch.errors import SoundmatchError
-from soundmatch.train import weights_hash
+from soundmatch.runtime import weights_hash
 
 from .conftest import run_soundmatch, soundmatch_command
 
@@ -44,7 +44,7 @@ def test_each_backbone_trains_and_writes_a_run(backbone, tiny_data, tmp_path):
 
     ckpt = load_checkpoint(out / "best.pt")
     assert ckpt.backbone == backbone and ckpt.spec.name == "builtin-16"
-    assert ckpt.features.sample_rate == 16000 and ckpt.split["count"] == 160
+    assert ckpt.features.sample_rate == 16000 and ckpt.split.count == 160
     features = torch.randn(3, *ckpt.payload["input_shape"])
     with torch.no_grad():
         predicted = ckpt.model(features)

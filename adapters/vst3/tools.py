@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import click
-import yaml
 from rich.console import Console
 from rich.table import Table
+
+from soundmatch.spec import RenderSettings, Spec, spec_from_dict
 
 from .adapter import load_instrument
 
@@ -37,9 +38,10 @@ def describe_parameters(plugin) -> list[dict]:
     return rows
 
 
-def draft_spec(plugin_path: Path, rows: list[dict], include: str | None) -> dict:
+def draft_spec(plugin_path: Path, rows: list[dict], include: str | None) -> Spec | None:
     """A starting spec from the plugin's continuous parameters: uniform sampling, log scale for
-    wide positive ranges (frequencies, times)."""
+    wide positive ranges (frequencies, times), the default render settings. None where no
+    parameter qualifies."""
     pattern = re.compile(include) if include else None
     parameters = []
     for r in rows:
@@ -53,12 +55,15 @@ def draft_spec(plugin_path: Path, rows: list[dict], include: str | None) -> dict
         if r["units"]:
             entry["unit"] = r["units"]
         parameters.append(entry)
-    return {"name": plugin_path.stem.lower(), "description": f"{plugin_path.name}, drafted by "
-            "soundmatch spec init", "synth": {"adapter": "vst3", "options": {
-                "plugin_path": str(plugin_path.resolve())}},
-            "render": {"note": 60, "velocity": 127, "duration": 4.0, "note_length": 1.0,
-                       "sample_rate": 44100, "silence_threshold_db": -60.0},
-            "parameters": parameters}
+    if not parameters:
+        return None
+    # Read back like any spec file, so a draft is a spec the reader accepts.
+    return spec_from_dict({"name": plugin_path.stem.lower(),
+                           "description": f"{plugin_path.name}, drafted by soundmatch spec init",
+                           "synth": {"adapter": "vst3",
+                                     "options": {"plugin_path": str(plugin_path.resolve())}},
+                           "render": RenderSettings().to_dict(), "parameters": parameters},
+                          source=str(plugin_path), trusted=True)
 
 
 def add_commands(cli) -> None:
@@ -91,11 +96,11 @@ def add_commands(cli) -> None:
         """Write a starting spec from a plugin's continuous parameters."""
         plugin = load_instrument(plugin_path, plugin_name)
         spec = draft_spec(plugin_path, describe_parameters(plugin), include)
-        if not spec["parameters"]:
+        if spec is None:
             raise click.ClickException(f"{plugin_path}: no continuous parameters"
                                        + (f" match {include!r}" if include else ""))
-        out.write_text(yaml.safe_dump(spec, sort_keys=False))
-        click.echo(f"Wrote {out} with {len(spec['parameters'])} parameters; check it with "
+        spec.save(out)
+        click.echo(f"Wrote {out} with {len(spec)} parameters; check it with "
                    f"`soundmatch spec check --spec {out}`.")
 
 

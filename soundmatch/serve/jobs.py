@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import SoundmatchError, first_line
 from ..fileio import read_bounded, write_text_atomic
+from .results import candidates
 
 # What an upload may be: the reader sniffs the content, the suffix only names the type.
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff")
@@ -257,8 +258,6 @@ class JobStore:
                 self._finish(job, state, error)
 
     def _match(self, job: Job) -> list[dict]:
-        from .results import results
-
         matcher = self.matcher_for(job.settings, self.preset)
         folder = self.folder / job.id
 
@@ -275,4 +274,4 @@ class JobStore:
         for match in (found, *found.others):  # the records and plots name the upload
             match.source = job.name
         matcher.save(found, folder, stem=STEM)
-        return results(matcher, found, folder)
+        return candidates(matcher, found, folder, STEM)

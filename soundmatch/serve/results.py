@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def results(matcher, best, folder: Path) -> list[dict]:
-    """One entry per candidate, best first, naming the files ``Matcher.save`` wrote for it."""
-    from .jobs import STEM
-
+def candidates(matcher, best, folder: Path, stem: str) -> list[dict]:
+    """One entry per candidate, best first, naming the files ``Matcher.save`` wrote for it
+    (under ``stem``)."""
     entries = []
     for rank, match in enumerate([best, *best.others], start=1):
-        files = matcher.file_names(STEM, rank)
+        files = matcher.file_names(stem, rank)
         entries.append({
             "rank": rank,
             "files": {kind: name for kind, name in files.items() if (folder / name).is_file()},
