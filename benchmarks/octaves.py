@@ -18,15 +18,16 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from rich.console import Console
 from rich.table import Table
 
 from soundmatch import audio as audio_io
-from soundmatch.features import log_mel
-from soundmatch.matcher import Matcher
+from soundmatch.matcher import JITTER_STARTS, Matcher
 from soundmatch.metrics import MatchDistance
 from soundmatch.pitch import detect_f0, detect_pitch, hz_to_midi
+from soundmatch.search import Candidate
 
 ROOT = Path(__file__).parent.parent
 MARGINS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
@@ -49,7 +50,7 @@ def main(argv=None) -> None:
     console = Console(stderr=True)
     matcher = Matcher.load(args.checkpoint)
     rate = matcher.sample_rate
-    scorer = matcher._search_scorer()
+    scorer = matcher.scorer
     rows = []
     for path, true in pitched_sounds():
         target, _ = audio_io.load_with_onset(path, rate, matcher.spec.render.num_samples)
@@ -60,8 +61,13 @@ def main(argv=None) -> None:
             continue
         play = pitch if matcher.adapter.fractional_notes else float(round(pitch))
         distance = MatchDistance(target, rate, matcher.level, matcher.objective)
-        starts = matcher._network_starts(target, log_mel(target, matcher.features), pitch,
-                                         play, seed=0)
+        # The network's guess at the detected note and an octave either side, and its guesses
+        # there with dropout on: the starts of a match (``Matcher._network_starts``).
+        notes = [play + octave for octave in (-12.0, 0.0, 12.0) if 0 <= play + octave <= 127]
+        starts = [Candidate(matcher.predict(target, note), note) for note in notes]
+        torch.manual_seed(0)
+        starts += [Candidate(matcher.predict(target, play, dropout=True), play)
+                   for _ in range(JITTER_STARTS)]
         scorer(distance, starts)
         best: dict[float, float] = {}
         for c in starts:

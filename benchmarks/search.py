@@ -66,25 +66,25 @@ class Recording:
 def search_rate(matcher: Matcher, sound: np.ndarray, rate: int, renders: int):
     """(renders per second of the search, the batches it rendered past the starts)."""
     found = matcher.match(sound, sample_rate=rate, refine=1)  # warm
-    first = len(matcher._starts(found.target, found.detected, found.note, 0))
+    first = int(found.scores["starts"])
     began = time.perf_counter()
     matcher.match(sound, sample_rate=rate, refine=first)
     start_seconds = time.perf_counter() - began
-    recording = Recording(matcher._search_scorer())
-    matcher._scorer = recording
+    recording = Recording(matcher.scorer)
+    matcher.scorer = recording
     try:
         began = time.perf_counter()
         found = matcher.match(sound, sample_rate=rate, refine=first + renders)
         seconds = time.perf_counter() - began - start_seconds
     finally:
-        matcher._scorer = recording.scorer
+        matcher.scorer = recording.scorer
     searched = int(found.scores["renders"]) - first
     return searched / seconds, recording.batches[1:]
 
 
 def bare_rate(matcher: Matcher, distance: MatchDistance, batches) -> float:
     """The same candidates, rendered and scored in the same batches on the same workers."""
-    scorer = matcher._search_scorer()
+    scorer = matcher.scorer
     count = sum(len(b) for b in batches)
     began = time.perf_counter()
     for batch in batches:

@@ -66,18 +66,22 @@ def peak_db(audio: np.ndarray) -> float:
     return 20 * np.log10(peak) if peak > 0 else -np.inf
 
 
+def _loud(audio: np.ndarray, threshold_db: float) -> np.ndarray:
+    """Where the audio is within ``threshold_db`` of its peak (nowhere, in silence)."""
+    magnitude = np.abs(audio)
+    return magnitude > np.max(magnitude, initial=0.0) * 10 ** (threshold_db / 20)
+
+
 def onset(audio: np.ndarray, rate: int, threshold_db: float = SILENCE_DB) -> int:
     """The first sample within ``threshold_db`` of the peak, less 5 ms."""
-    level = np.max(np.abs(audio)) * 10 ** (threshold_db / 20)
-    return max(0, int(np.argmax(np.abs(audio) > level)) - int(0.005 * rate))
+    return max(0, int(np.argmax(_loud(audio, threshold_db))) - int(0.005 * rate))
 
 
 def sounding_length(audio: np.ndarray, rate: int, tail: float,
                     threshold_db: float = SILENCE_DB) -> int:
     """Samples up to the last one within ``threshold_db`` of the peak, plus ``tail`` seconds
     (at most the whole): how long the sound lasts, and a little of the silence after it."""
-    loud = np.flatnonzero(np.abs(audio) > np.max(np.abs(audio), initial=0.0)
-                          * 10 ** (threshold_db / 20))
+    loud = np.flatnonzero(_loud(audio, threshold_db))
     end = int(loud[-1]) + 1 if len(loud) else len(audio)
     return min(len(audio), end + round(tail * rate))
 

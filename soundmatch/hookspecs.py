@@ -39,7 +39,9 @@ def register_backbones(register):
 def register_commands(cli):
     """Add commands to the ``soundmatch`` command line: ``cli`` is its click group.
 
-    The ``vst3`` plugin adds ``soundmatch spec inspect`` and ``soundmatch spec init`` this way.
+    A plugin adds its own commands (``cli.add_command``) or subcommands of a group the core
+    has (``cli.commands["spec"].add_command``): the ``vst3`` plugin adds ``soundmatch spec
+    inspect`` and ``soundmatch spec init`` the second way.
     """
 
 

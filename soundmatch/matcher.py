@@ -197,9 +197,13 @@ class Matcher:
             self._bases[id(adapter)] = base
         return adapter.render_patch(self.spec.to_synth(params), note=note, samples=samples)
 
-    def _search_scorer(self) -> ThreadScorer:
-        """One adapter instance per worker thread (the first is ``self.adapter``), or per worker
-        process where the adapter is not thread-safe."""
+    @property
+    def scorer(self) -> ThreadScorer | ProcessScorer:
+        """What renders and scores the search's candidates: one adapter instance per worker
+        thread (the first is ``self.adapter``), or per worker process where the adapter is not
+        thread-safe. Made on first use. It may be replaced by anything that, called as
+        ``scorer(distance, candidates)``, scores the candidates in place (a benchmark wraps it
+        to record them)."""
         if self._scorer is None and self.workers > 1 and not type(self.adapter).thread_safe:
             self._scorer = ProcessScorer(self.spec, self.workers)
         if self._scorer is None:
@@ -209,6 +213,10 @@ class Matcher:
                 lambda u, note, base, samples, a=a: self._render_on(a, u, note, base, samples)
                 for a in adapters])
         return self._scorer
+
+    @scorer.setter
+    def scorer(self, scorer) -> None:
+        self._scorer = scorer
 
     def _network_starts(self, target: np.ndarray, features: torch.Tensor,
                         pitch: float | None, play: float, seed: int,
@@ -327,7 +335,6 @@ class Matcher:
         # one-shot in a 4 s note is twice the renders per second (benchmarks/search.py).
         heard = audio_io.sounding_length(target, self.sample_rate, TAIL_SECONDS)
         distance = MatchDistance(target, self.sample_rate, self.level, self.objective, heard)
-        scores: dict[str, float] = {}
         first = self._starts(target, detected if note is None else None, play, seed, starts)
         if abs(cents) >= MIN_CENTS:
             first = [self._tuned(c, cents) for c in first]
@@ -336,11 +343,13 @@ class Matcher:
             # once, the closest kept (SC 0.827 -> 0.749 on benchmarks/real-sounds for the
             # guesses alone, for 7 renders).
             budget = Budget(len(first))
-        elif budget.renders is not None:  # a budget smaller than the starts keeps the first
+        considered = len(first)
+        if budget.renders is not None:  # a budget smaller than the starts keeps the first
             first = first[:budget.renders]
-        found = search(self._search_scorer(), distance, first, budget, seed=seed,
+        found = search(self.scorer, distance, first, budget, seed=seed,
                        on_render=on_render, runs=candidates, space=Space.of(self.spec))
         ranked = found.ranked
+        scores: dict[str, float] = {"starts": considered}
         if self.model is not None:
             scores["distance_network"] = found.network.distance
         scores["distance_best_start"] = found.start.distance

@@ -80,7 +80,8 @@ def params_record(match: Match, spec: Spec, checkpoint: Path | None, rank: int,
         "source": match.source, "synth": spec.adapter, "spec": spec.name,
         "checkpoint": str(checkpoint) if checkpoint is not None else None,
         "rank": rank, "start": match.origin, **pitch_fields(match, shift),
-        "scores": {k: round(float(v), 5) for k, v in match.scores.items()},
+        "scores": {k: int(v) if isinstance(v, (int, np.integer)) else round(float(v), 5)
+                   for k, v in match.scores.items()},
         "parameters": {p.name: _shown(p, match.patch[p.name]) for p in spec.parameters},
     }
 

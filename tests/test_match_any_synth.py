@@ -111,7 +111,7 @@ def test_a_vst3_search_in_two_processes_returns_what_a_serial_one_does(vst3_spec
     target = serial.render(np.clip(serial.spec.defaults() + 0.2, 0.0, 1.0), 57.0)
     a = serial.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
     b = parallel.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
-    assert type(parallel._search_scorer()).__name__ == "ProcessScorer"
+    assert type(parallel.scorer).__name__ == "ProcessScorer"
     np.testing.assert_array_equal(a.params, b.params)
     assert a.scores == b.scores
     np.testing.assert_array_equal(a.audio, b.audio)
