@@ -199,11 +199,9 @@ class Matcher:
 
     @property
     def scorer(self) -> ThreadScorer | ProcessScorer:
-        """What renders and scores the search's candidates: one adapter instance per worker
-        thread (the first is ``self.adapter``), or per worker process where the adapter is not
-        thread-safe. Made on first use. It may be replaced by anything that, called as
-        ``scorer(distance, candidates)``, scores the candidates in place (a benchmark wraps it
-        to record them)."""
+        """What renders and scores the search's candidates: an adapter per worker thread (the
+        first is ``self.adapter``), or per process where the adapter is not thread-safe. It may
+        be replaced by anything that scores ``scorer(distance, candidates)`` in place."""
         if self._scorer is None and self.workers > 1 and not type(self.adapter).thread_safe:
             self._scorer = ProcessScorer(self.spec, self.workers)
         if self._scorer is None:
@@ -376,7 +374,7 @@ class Matcher:
         plays another key than the input's and the synth can transpose, moved so that the
         input's key plays it."""
         patch = self._whole_patch(match)
-        shift = _key_shift(match)
+        shift = record.key_shift(match)
         moved = self.adapter.transposed(patch, shift) if shift else None
         return (patch, 0) if moved is None else (moved, shift)
 
@@ -385,7 +383,7 @@ class Matcher:
         plays another key than the input's (``match.key``) and the synth can transpose
         (``SynthAdapter.transposed``), the shift that makes the input's key play it; else 0,
         and the preset plays at ``round(match.note)``."""
-        return self._preset_patch(match)[1] if _key_shift(match) else 0
+        return self._preset_patch(match)[1] if record.key_shift(match) else 0
 
     def _result(self, best: Candidate, name: str, detected: float | None, target: np.ndarray,
                 onset: int, scores: dict[str, float], raw: np.ndarray | None = None) -> Match:
@@ -440,11 +438,6 @@ class Matcher:
                                                         shift), self.features)
         self.adapter.save_preset(paths["preset"])
         return paths
-
-
-def _key_shift(match: Match) -> int:
-    """Semitones from the input's key to the key the match plays (0 where it has no key)."""
-    return round(match.note) - match.key if match.key is not None else 0
 
 
 def _with_adapter(spec, adapter: str):

@@ -57,6 +57,11 @@ def file_names(stem: str, rank: int, preset_suffix: str) -> dict[str, str]:
             "preset": f"{stem}.preset{preset_suffix}", "plot": f"{stem}.compare.png"}
 
 
+def key_shift(match: Match) -> int:
+    """Semitones from the input's key to the key the match plays (0 where it has no key)."""
+    return round(match.note) - match.key if match.key is not None else 0
+
+
 def pitch_fields(match: Match, shift: int) -> dict:
     """The note, pitch, key and level every record of a match gives (``.params.yaml``,
     ``match --json``, ``serve``); ``shift``: the semitones its preset was transposed by."""

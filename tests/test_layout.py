@@ -98,3 +98,9 @@ def test_the_check_finds_an_import_that_runs_upwards():
     table = stages()
     found = imports("spec", tree, {"matcher", "spec"})
     assert found == {"matcher"} and stage_of("matcher", table) > stage_of("spec", table)
+
+
+def test_no_module_is_over_450_lines():
+    long = {p.relative_to(REPO).as_posix(): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, f"split these into modules named for what they hold: {long}"
