@@ -18,16 +18,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from rich.console import Console
 from rich.table import Table
 
 from soundmatch import audio as audio_io
-from soundmatch.matcher import JITTER_STARTS, Matcher
+from soundmatch.matcher import Matcher
 from soundmatch.metrics import MatchDistance
 from soundmatch.pitch import detect_f0, detect_pitch, hz_to_midi
-from soundmatch.search import Candidate
 
 ROOT = Path(__file__).parent.parent
 MARGINS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
@@ -61,13 +59,7 @@ def main(argv=None) -> None:
             continue
         play = pitch if matcher.adapter.fractional_notes else float(round(pitch))
         distance = MatchDistance(target, rate, matcher.level, matcher.objective)
-        # The network's guess at the detected note and an octave either side, and its guesses
-        # there with dropout on: the starts of a match (``Matcher._network_starts``).
-        notes = [play + octave for octave in (-12.0, 0.0, 12.0) if 0 <= play + octave <= 127]
-        starts = [Candidate(matcher.predict(target, note), note) for note in notes]
-        torch.manual_seed(0)
-        starts += [Candidate(matcher.predict(target, play, dropout=True), play)
-                   for _ in range(JITTER_STARTS)]
+        starts = matcher.network_starts(target, pitch, play)
         scorer(distance, starts)
         best: dict[float, float] = {}
         for c in starts:

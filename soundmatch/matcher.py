@@ -216,13 +216,14 @@ class Matcher:
     def scorer(self, scorer) -> None:
         self._scorer = scorer
 
-    def _network_starts(self, target: np.ndarray, features: torch.Tensor,
-                        pitch: float | None, play: float, seed: int,
-                        extra: int = JITTER_STARTS) -> list[Candidate]:
-        """The network's guess at the detected note first; then, for a pitched sound, its guess
-        an octave either side (pitch trackers and sub-octave stops disagree by octaves), taken
-        only if closer by ``OCTAVE_MARGIN``; then the guess with dropout on (where the model has
-        dropout) or jittered. Two passes of the network in all: the notes, then the dropouts."""
+    def network_starts(self, target: np.ndarray, pitch: float | None, play: float,
+                       seed: int = 0, extra: int = JITTER_STARTS,
+                       features: torch.Tensor | None = None) -> list[Candidate]:
+        """The network's starts (unrendered) for prepared audio played at ``play``: its guess
+        there first; then, for a pitched sound (``pitch`` not None), its guess an octave either
+        side (pitch trackers and sub-octave stops disagree by octaves), taken only if closer by
+        ``OCTAVE_MARGIN``; then ``extra`` guesses with dropout on (where the model has dropout)
+        or jittered. Two passes of the network in all: the notes, then the dropouts."""
         octaves = [play + octave for octave in (-12.0, 12.0)
                    if pitch is not None and 0 <= play + octave <= 127]
         guesses = self._predict(target, [play, *octaves], features=features)
@@ -282,7 +283,7 @@ class Matcher:
         # Once: the network hears them and the memory recalls by them.
         features = (log_mel(target, self.features)
                     if self.model is not None or self.memory is not None else None)
-        starts = (self._network_starts(target, features, pitch, play, seed, extra)
+        starts = (self.network_starts(target, pitch, play, seed, extra, features)
                   if self.model is not None
                   else [Candidate(self.spec.defaults(), play, origin="defaults")])
         return starts + self._memory_starts(features, play) + self._preset_starts(play)
