@@ -53,6 +53,52 @@ def test_metrics_on_known_cases():
     assert parameter_mse(p, p + 0.1) == pytest.approx(0.01)
 
 
+def _match_distance_by_definition(target, estimate, rate, least_squares=True):
+    """The match distance written out in torch ops, as metrics.py's docstring defines it: SC
+    at the least-squares gain plus the log-mel L1 on an 80 dB range, at the gain written."""
+    import torch
+    import torchaudio.functional as AF
+
+    def mag(x):
+        return torch.stft(torch.as_tensor(x, dtype=torch.float32), 2048, hop_length=512,
+                          window=torch.hann_window(2048), return_complex=True).abs()
+
+    s, s_hat = mag(target).double(), mag(estimate).double()
+    mel = AF.melscale_fbanks(1025, 0.0, rate / 2, 64, rate, mel_scale="htk").T.double()
+    cos = float((s * s_hat).sum() / (s.norm() * s_hat.norm()))
+    sc = (1 - cos * cos) ** 0.5
+    gain = float(s.norm() / s_hat.norm()) * (max(cos, 1e-3) if least_squares else 1.0)
+    m = mel @ s
+    floor = float(m.max()) * 1e-4
+    l1 = float((m.clamp_min(floor).log() - (gain * (mel @ s_hat)).clamp_min(floor).log())
+               .abs().mean())
+    return sc + l1, gain
+
+
+@pytest.mark.parametrize("level", ["least-squares", "energy"])
+def test_the_search_distance_is_its_definition(level):
+    """MatchDistance scores a candidate in one compiled pass (a sparse mel projection, float32
+    sums per frame): it must stay the distance its docstring defines, to float precision, for
+    candidates near and far, louder and quieter, and call silence the worst."""
+    from soundmatch.metrics import MatchDistance
+
+    rate = 22050
+    target = (tone(57, seconds=1.0, rate=rate) * np.exp(-np.arange(rate) / rate * 3)
+              ).astype(np.float32)
+    distance = MatchDistance(target, rate, level=level)
+    noise = np.random.default_rng(0).standard_normal(rate).astype(np.float32)
+    for estimate in (0.5 * target, tone(58, rate=rate), tone(45, "square", rate=rate) * 3,
+                     0.01 * noise, target + 0.1 * noise):
+        estimate = estimate.astype(np.float32)
+        expected, gain = _match_distance_by_definition(target, estimate, rate,
+                                                        level == "least-squares")
+        got, got_gain = distance(estimate)
+        assert got == pytest.approx(expected, abs=2e-5)
+        assert got_gain == pytest.approx(gain, rel=1e-4)
+    assert distance(np.zeros(rate, np.float32)) == (3.0, 1.0)
+    assert distance(0.5 * target)[0] < distance(tone(58, rate=rate).astype(np.float32))[0]
+
+
 def write_raw_wav(path, samples: np.ndarray, rate=SR):
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
@@ -245,6 +291,38 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
         assert torch.get_num_threads() == 2  # this thread's, as it was
     finally:
         torch.set_num_threads(before)
+
+
+def test_many_starts_are_ranked_on_the_opening_then_the_closest_on_the_whole():
+    """A bank of presets is ranked on the input's first half second, and only the closest few
+    on all of it: the start closest over the whole sound is still the one the search grows
+    from, when the openings alone would pick another; the renders count both rankings."""
+    from soundmatch.metrics import MatchDistance
+    from soundmatch.search import PRERANK_KEEP, Budget, Candidate, ThreadScorer, search
+
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    def note(hz: float, later_hz: float) -> np.ndarray:
+        # The same opening for every start; they differ after the first 0.5 s.
+        return np.where(t < 0.5, np.sin(2 * np.pi * hz * t),
+                        np.sin(2 * np.pi * later_hz * t)).astype(np.float32)
+
+    target = note(220.0, 330.0)
+    lengths = []
+
+    def render(u, note_, base, samples):
+        lengths.append(samples)
+        k = round(float(u[0]) * 100)
+        return note(220.0 + 0.5 * k, 330.0 - 5.0 * abs(k - 20))[:samples]
+
+    # Start 0 has the input's opening, start 20 all the rest of it: the opening alone ranks 20
+    # twentieth, the whole sound first.
+    starts = [Candidate(np.array([k / 100.0]), 57.0) for k in range(100)]
+    found = search(ThreadScorer([render]), MatchDistance(target, rate), starts, Budget(0))
+    assert round(float(found.start.params[0]) * 100) == 20
+    assert starts[50].distance == np.inf  # ranked out on its opening
+    assert lengths.count(rate // 2) == 100 and lengths.count(3 * rate) == PRERANK_KEEP
+    assert found.renders == len(lengths)
 
 
 def test_scoring_only_the_sounding_part_keeps_the_whole_notes_distance():
