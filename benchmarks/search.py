@@ -15,6 +15,10 @@ sounding part.
 For the VST3 instrument, which renders in worker processes, a second reference is one plugin
 instance in this process. Medians of ``--repeats``.
 
+The distance table: what scoring one candidate costs, ``MatchDistance`` (one STFT and one
+compiled pass) against the same distance in plain torch ops (``reference_match_distance``,
+the target's side computed once for both), on the same renders, one thread (medians).
+
 The match table: a warm ``Matcher.match(array)`` with no search (the network's guess; a synth
 with no model always searches, at the default budget), and with ``--cold N`` the whole command
 line, ``soundmatch match FILE --refine 10`` and at the default budget, each in a new process
@@ -37,7 +41,7 @@ from rich.table import Table
 from soundmatch import Matcher
 from soundmatch.audio import read_audio, sounding_length, to_mono
 from soundmatch.matcher import TAIL_SECONDS
-from soundmatch.metrics import MatchDistance
+from soundmatch.metrics import MatchDistance, reference_match_distance
 from soundmatch.search import Candidate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,6 +106,26 @@ def one_instance_rate(matcher: Matcher, distance: MatchDistance, batches) -> flo
     return count / (time.perf_counter() - began)
 
 
+def distance_ms(distance: MatchDistance, renders, repeats: int = 5) -> tuple[float, float]:
+    """Milliseconds per candidate: (MatchDistance, the same in plain torch ops), one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = {"ours": [], "reference": []}
+        for _ in range(repeats):
+            for name, score in (("ours", distance),
+                                ("reference", lambda a: reference_match_distance(distance, a))):
+                began = time.perf_counter()
+                for audio in renders:
+                    score(audio)
+                times[name].append(1000 * (time.perf_counter() - began) / len(renders))
+    finally:
+        torch.set_num_threads(threads)
+    return float(np.median(times["ours"])), float(np.median(times["reference"]))
+
+
 def warm_match_ms(matcher: Matcher, sound: np.ndarray, rate: int, repeats: int = 10) -> float:
     matcher.match(sound, sample_rate=rate)
     times = []
@@ -139,6 +163,9 @@ def main(argv=None) -> None:
     for col in ("synth", "workers", "search", "bare loop, same candidates", "search / bare",
                 "bare loop, whole notes", "one instance, in process"):
         speed.add_column(col, justify="left" if col == "synth" else "right")
+    scoring = Table(title="scoring one candidate (ms, one thread, median)")
+    for col in ("synth", "MatchDistance", "the same in torch ops", "ratio"):
+        scoring.add_column(col, justify="left" if col == "synth" else "right")
     stages = Table(title="a match around its search")
     for col in ("synth", "warm Matcher.match, no search", "cold CLI --refine 10",
                 "cold CLI --refine (default)"):
@@ -161,6 +188,10 @@ def main(argv=None) -> None:
                 rows["one"].append(one_instance_rate(matcher, distance, batches))
             console.print(f"{name} {k + 1}: " + ", ".join(f"{n} {v[-1]:.1f}/s"
                                                        for n, v in rows.items() if v))
+        renders = [matcher.render(p, note, base)[:distance.samples]
+                   for batch in batches for p, note, base in batch][:200]
+        ours, reference = distance_ms(distance, renders)
+        scoring.add_row(name, f"{ours:.2f}", f"{reference:.2f}", f"{reference / ours:.2f}x")
         med = {n: float(np.median(v)) if v else None for n, v in rows.items()}
         kind = "threads" if type(matcher.adapter).thread_safe else "processes"
         speed.add_row(name, f"{matcher.workers} {kind}", f"{med['search']:.1f}",
@@ -176,6 +207,7 @@ def main(argv=None) -> None:
         console.print(f"{name}: warm match {warm:.0f} ms, cold {cold}")
     out = Console()
     out.print(speed)
+    out.print(scoring)
     out.print(stages)
 
 

@@ -30,14 +30,8 @@ from .metrics import MatchDistance, spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .presets import Preset
 from .record import Match
-from .search import (
-    Budget,
-    Candidate,
-    ProcessScorer,
-    Space,
-    ThreadScorer,
-    search,
-)
+from .scoring import ProcessScorer, ThreadScorer
+from .search import Budget, Candidate, Space, search
 from .shipped import pretrained_checkpoint, resolve_checkpoint, shipped_for
 from .spec import Spec
 

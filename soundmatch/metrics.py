@@ -222,5 +222,22 @@ class MatchDistance:
         return sc + l1, gain
 
 
+def reference_match_distance(distance: MatchDistance, estimate) -> tuple[float, float]:
+    """What ``distance(estimate)`` gives (kind ``sc+logmel``), written plainly in torch ops from
+    the target's spectra ``distance`` holds, as its docstring defines it (SC at the
+    least-squares gain, as the norm of the difference): what the tests hold the compiled pass
+    to, and what benchmarks/search.py times it against."""
+    s = torch.from_numpy(distance.s).T  # (bins, frames)
+    s_hat = _stft_mag(estimate, SC_FFT)
+    mel = _mel_filters(distance.rate)[0]
+    norm = torch.linalg.norm(s_hat)
+    fit = float((s * s_hat).sum() / (norm * norm))  # the least-squares gain
+    sc = float(torch.linalg.norm(s - fit * s_hat)) / distance.s_norm
+    gain = fit if distance.level == "least-squares" else distance.s_norm / float(norm)
+    log_m_hat = torch.log((gain * (mel @ s_hat)).clamp_min(distance.floor))
+    l1 = float((torch.from_numpy(distance.log_m).T - log_m_hat).abs().mean())
+    return sc + l1 * distance.l1_scale, gain
+
+
 def parameter_mse(true, predicted) -> float:
     return float(np.mean((np.asarray(true) - np.asarray(predicted)) ** 2))

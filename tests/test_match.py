@@ -53,34 +53,13 @@ def test_metrics_on_known_cases():
     assert parameter_mse(p, p + 0.1) == pytest.approx(0.01)
 
 
-def _match_distance_by_definition(target, estimate, rate, least_squares=True):
-    """The match distance written out in torch ops, as metrics.py's docstring defines it: SC
-    at the least-squares gain plus the log-mel L1 on an 80 dB range, at the gain written."""
-    import torch
-    import torchaudio.functional as AF
-
-    def mag(x):
-        return torch.stft(torch.as_tensor(x, dtype=torch.float32), 2048, hop_length=512,
-                          window=torch.hann_window(2048), return_complex=True).abs()
-
-    s, s_hat = mag(target).double(), mag(estimate).double()
-    mel = AF.melscale_fbanks(1025, 0.0, rate / 2, 64, rate, mel_scale="htk").T.double()
-    cos = float((s * s_hat).sum() / (s.norm() * s_hat.norm()))
-    sc = (1 - cos * cos) ** 0.5
-    gain = float(s.norm() / s_hat.norm()) * (max(cos, 1e-3) if least_squares else 1.0)
-    m = mel @ s
-    floor = float(m.max()) * 1e-4
-    l1 = float((m.clamp_min(floor).log() - (gain * (mel @ s_hat)).clamp_min(floor).log())
-               .abs().mean())
-    return sc + l1, gain
-
-
 @pytest.mark.parametrize("level", ["least-squares", "energy"])
 def test_the_search_distance_is_its_definition(level):
-    """MatchDistance scores a candidate in one compiled pass (a sparse mel projection, float32
-    sums per frame): it must stay the distance its docstring defines, to float precision, for
-    candidates near and far, louder and quieter, and call silence the worst."""
-    from soundmatch.metrics import MatchDistance
+    """MatchDistance scores a candidate in one compiled pass (a sparse mel projection): it must
+    stay the distance its docstring defines, written plainly in torch ops, to float precision,
+    for candidates near and far, louder and quieter; an exact match scores 0 and silence the
+    worst."""
+    from soundmatch.metrics import MatchDistance, reference_match_distance
 
     rate = 22050
     target = (tone(57, seconds=1.0, rate=rate) * np.exp(-np.arange(rate) / rate * 3)
@@ -90,13 +69,13 @@ def test_the_search_distance_is_its_definition(level):
     for estimate in (0.5 * target, tone(58, rate=rate), tone(45, "square", rate=rate) * 3,
                      0.01 * noise, target + 0.1 * noise):
         estimate = estimate.astype(np.float32)
-        expected, gain = _match_distance_by_definition(target, estimate, rate,
-                                                        level == "least-squares")
+        expected, gain = reference_match_distance(distance, estimate)
         got, got_gain = distance(estimate)
         assert got == pytest.approx(expected, abs=2e-5)
         assert got_gain == pytest.approx(gain, rel=1e-4)
+    same, gain = distance(target)  # the target's own side: an exact match is 0, at gain 1
+    assert same == pytest.approx(0.0, abs=1e-6) and gain == pytest.approx(1.0, rel=1e-6)
     assert distance(np.zeros(rate, np.float32)) == (3.0, 1.0)
-    assert distance(0.5 * target)[0] < distance(tone(58, rate=rate).astype(np.float32))[0]
 
 
 def write_raw_wav(path, samples: np.ndarray, rate=SR):
@@ -262,7 +241,8 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
     import torch
 
     from soundmatch.metrics import MatchDistance
-    from soundmatch.search import Budget, Candidate, ThreadScorer, search
+    from soundmatch.scoring import ThreadScorer
+    from soundmatch.search import Budget, Candidate, search
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # whatever earlier tests left: the limit must be seen to act
@@ -298,7 +278,8 @@ def test_many_starts_are_ranked_on_the_opening_then_the_closest_on_the_whole():
     on all of it: the start closest over the whole sound is still the one the search grows
     from, when the openings alone would pick another; the renders count both rankings."""
     from soundmatch.metrics import MatchDistance
-    from soundmatch.search import PRERANK_KEEP, Budget, Candidate, ThreadScorer, search
+    from soundmatch.scoring import ThreadScorer
+    from soundmatch.search import PRERANK_KEEP, Budget, Candidate, search
 
     rate = 16000
     t = np.arange(3 * rate) / rate
@@ -323,6 +304,37 @@ def test_many_starts_are_ranked_on_the_opening_then_the_closest_on_the_whole():
     assert starts[50].distance == np.inf  # ranked out on its opening
     assert lengths.count(rate // 2) == 100 and lengths.count(3 * rate) == PRERANK_KEEP
     assert found.renders == len(lengths)
+
+
+def test_the_climb_goes_on_from_the_start_whose_own_short_climb_got_closest(monkeypatch):
+    """The closest start can sit in a basin of its own: the climb continues from whichever of
+    the closest starts got closest in a short climb (its heat), not from the closest start."""
+    from soundmatch import search as search_module
+    from soundmatch.search import Budget, Candidate, Space, search
+
+    trap, path = np.array([0.5, 0.5]), np.array([0.0, 0.0])
+
+    def distance_of(u: np.ndarray) -> float:
+        # 1.0 at the trap and more around it; 1.1 at the other start, falling to 0 as its
+        # second parameter rises to 1.
+        return min(1.0 + 4 * float(np.abs(u - trap).sum()),
+                   1.1 * (1.0 - float(u[1])) + 5.0 * float(u[0]))
+
+    def scorer(distance, candidates):
+        for c in candidates:
+            c.distance = distance_of(np.asarray(c.params))
+
+    space = Space(steps=np.array([0.1, 0.1]), choices=np.array([0, 0]))
+
+    def climb() -> tuple[float, str]:
+        starts = [Candidate(trap.copy(), 60.0, origin="trap"),
+                  Candidate(path.copy(), 60.0, origin="path")]
+        found = search(scorer, None, starts, Budget(400), seed=0, space=space)
+        return found.best.distance, found.best.origin
+
+    assert climb() == (pytest.approx(0.0, abs=1e-9), "path")
+    monkeypatch.setattr(search_module, "HEATS", 1)  # the closest start alone stays in its basin
+    assert climb() == (1.0, "trap")
 
 
 def test_scoring_only_the_sounding_part_keeps_the_whole_notes_distance():
