@@ -102,7 +102,8 @@ def _band_ranges(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(spans, np.int64), np.concatenate(flat).astype(np.float32)
 
 
-@njit(fastmath=True, error_model="numpy")
+# fastmath without "nnan" and "ninf": a candidate that renders NaN or inf must stay detectable.
+@njit(fastmath={"reassoc", "contract", "arcp", "nsz", "afn"}, error_model="numpy")
 def _sc_logmel(pairs, s, s_norm, spans, weights, log_m, floor, least_squares):
     """Both terms of the match distance from one candidate's complex STFT, a frame at a time
     (torch lays a frame's bins side by side): (SC, mean log-mel L1, gain, energy gain); SC is
@@ -161,8 +162,9 @@ class MatchDistance:
     rewarded for sitting under the floor).
 
     A candidate costs one STFT and one compiled pass over it (``_sc_logmel``): the search scores
-    hundreds a second, and the dozen torch calls this once took (magnitude, dot product, norm,
-    a dense mel projection, log, mean) cost twice as long, most of it between the calls.
+    hundreds a second, and the same distance in a dozen torch calls (magnitude, dot product,
+    norm, a dense mel projection, log, mean: ``reference_match_distance``) costs 1.4-1.5 times
+    as long (benchmarks/search.py).
     """
 
     LEVELS = ("least-squares", "energy")

@@ -57,8 +57,8 @@ def test_metrics_on_known_cases():
 def test_the_search_distance_is_its_definition(level):
     """MatchDistance scores a candidate in one compiled pass (a sparse mel projection): it must
     stay the distance its docstring defines, written plainly in torch ops, to float precision,
-    for candidates near and far, louder and quieter; an exact match scores 0 and silence the
-    worst."""
+    for candidates near and far, louder and quieter; an exact match scores 0, and silence and
+    NaN or infinite samples the worst."""
     from soundmatch.metrics import MatchDistance, reference_match_distance
 
     rate = 22050
@@ -76,6 +76,10 @@ def test_the_search_distance_is_its_definition(level):
     same, gain = distance(target)  # the target's own side: an exact match is 0, at gain 1
     assert same == pytest.approx(0.0, abs=1e-6) and gain == pytest.approx(1.0, rel=1e-6)
     assert distance(np.zeros(rate, np.float32)) == (3.0, 1.0)
+    for bad in (np.nan, np.inf):  # a synth that renders garbage never scores as a match
+        garbage = target.copy()
+        garbage[100] = bad
+        assert distance(garbage) == (3.0, 1.0)
 
 
 def write_raw_wav(path, samples: np.ndarray, rate=SR):
