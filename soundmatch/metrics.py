@@ -33,11 +33,16 @@ def _window(n_fft: int) -> torch.Tensor:
     return torch.hann_window(n_fft)
 
 
-def _stft_mag(audio, n_fft: int) -> torch.Tensor:
-    """|STFT| with a Hann window of ``n_fft`` and a hop of a quarter of it."""
+def _stft(audio, n_fft: int) -> torch.Tensor:
+    """The complex STFT every distance here takes: a Hann window of ``n_fft``, a hop of a
+    quarter of it."""
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-    return magnitude(torch.stft(x, n_fft, hop_length=n_fft // 4, window=_window(n_fft),
-                                return_complex=True))
+    return torch.stft(x, n_fft, hop_length=n_fft // 4, window=_window(n_fft),
+                      return_complex=True)
+
+
+def _stft_mag(audio, n_fft: int) -> torch.Tensor:
+    return magnitude(_stft(audio, n_fft))
 
 
 def spectral_convergence(target, estimate, n_fft: int = SC_FFT) -> float:
@@ -205,8 +210,7 @@ class MatchDistance:
         return MatchDistance(self.target[:samples], self.rate, self.level, self.kind)
 
     def __call__(self, audio: np.ndarray) -> tuple[float, float]:
-        x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-        spec = torch.stft(x, SC_FFT, hop_length=HOP, window=_window(SC_FFT), return_complex=True)
+        spec = _stft(audio, SC_FFT)
         # (bins, frames, 2) with the bins of a frame side by side in memory: read frame-major.
         pairs = torch.view_as_real(spec).numpy().transpose(1, 0, 2)
         sc, l1, gain, energy_gain = _sc_logmel(pairs, self.s, self.s_norm, self.spans,

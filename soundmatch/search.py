@@ -103,6 +103,14 @@ class Budget:
             return 1 << 30 if time.perf_counter() - started < self.seconds else 0
         return max(0, self.renders - used)
 
+    def share(self, used: int, started: float, fraction: float = 1.0, parts: int = 1) -> Budget:
+        """A ``parts``-th of ``fraction`` of what is left after ``used`` renders since
+        ``started``: renders, or seconds, as this budget is (a search's runs and heats)."""
+        if self.renders is not None:
+            return Budget(int(self.left(used, started) * fraction) // parts)
+        remaining = self.seconds - (time.perf_counter() - started)
+        return Budget(f"{max(0.0, remaining) * fraction / parts}s")
+
 
 # What renders and scores candidates (``soundmatch.scoring``): fills in each one's distance and
 # gain, in place.
@@ -172,13 +180,7 @@ def search(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
             used += n
         ranked = []
         for i, origin in enumerate(chosen):
-            # This run's share of what is left: renders, or seconds.
-            left = len(chosen) - i
-            if budget.renders is not None:
-                share = Budget(max(0, budget.left(used, began)) // left)
-            else:
-                remaining = budget.seconds - (time.perf_counter() - began)
-                share = Budget(f"{max(0.0, remaining) / left}s")
+            share = budget.share(used, began, parts=len(chosen) - i)  # this run's
             def progress(n: int, d: float, before: int = used, so_far: float = best.distance):
                 if on_render:
                     on_render(before + n, min(d, so_far))
@@ -206,11 +208,7 @@ def _heats(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
     contenders = distinct_starts(starts, HEATS)
     if len(contenders) < 2:
         return contenders, 0
-    if budget.renders is not None:
-        share = Budget(int(budget.left(used, began) * HEAT_SHARE))
-    else:
-        remaining = budget.seconds - (time.perf_counter() - began)
-        share = Budget(f"{max(0.0, remaining) * HEAT_SHARE}s")
+    share = budget.share(used, began, HEAT_SHARE)
     spent, finishers = 0, []
     for j, contender in enumerate(contenders):
         def progress(n: int, d: float, before: int = used + spent, best: float = so_far):
