@@ -16,7 +16,7 @@ import torch
 from soundmatch import plugins
 from soundmatch.audio import write_wav
 
-from .conftest import REPO, run_soundmatch, soundmatch_command
+from .conftest import REPO, make_distribution, run_soundmatch, soundmatch_command
 
 
 def test_a_yaml_alias_bomb_is_one_line_at_once(tmp_path, spec_dict, write_spec):
@@ -255,3 +255,53 @@ def test_spec_fit_skips_junk_nan_and_out_of_range_presets_and_says_why(tmp_path)
         assert f"skipped {presets / name}.yaml" in " ".join(result.stderr.split())
     assert "outside the spec's 40..18000" in result.stderr
     assert run_soundmatch("spec", "show", out).returncode == 0  # what it wrote loads
+
+
+
+def test_the_command_line_exits_with_its_output_whole_and_its_status(tmp_path):
+    """The console script ends without the interpreter's teardown (``cli._exit_at_once``): the
+    status must still be the command's, for a success and for a user's mistake alike."""
+    listed = run_soundmatch("plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    plugins_ = json.loads(listed.stdout)  # all of it, or this fails to parse
+    assert {"builtin", "mlp"} <= {p["name"] for p in plugins_}  # the first and the last
+    missing = run_soundmatch("match", tmp_path / "nothing.wav")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "nothing.wav" in missing.stderr
+    usage = run_soundmatch("match", "--candidates", "0", tmp_path / "nothing.wav")
+    assert usage.returncode == 2 and "--candidates" in usage.stderr
+
+
+def test_a_plugin_command_ends_as_at_any_exit(tmp_path):
+    """What a plugin's command leaves to the end of the process happens before the quick exit
+    (``cli._exit_at_once``), as the interpreter would do it: a thread still writing is joined,
+    exit handlers run, and what ``print`` buffered on a pipe arrives."""
+    site = tmp_path / "site"
+    make_distribution(site, "late-tool", "late_tool", f"""
+        import atexit, threading, time
+        from pathlib import Path
+        import click
+        from soundmatch import hookimpl
+
+        OUT = Path({str(tmp_path)!r})
+
+        @click.command()
+        def late():
+            def write():
+                time.sleep(0.5)
+                (OUT / "thread.txt").write_text("done")
+            threading.Thread(target=write).start()
+            atexit.register(lambda: (OUT / "atexit.txt").write_text("done"))
+            for i in range(2000):
+                print(f"line {{i}}")
+
+        @hookimpl
+        def register_commands(cli):
+            cli.add_command(late)
+    """)
+    # A pipe is block-buffered unless PYTHONUNBUFFERED says otherwise (empty: it does not).
+    result = run_soundmatch("late", env={"PYTHONPATH": str(site), "PYTHONUNBUFFERED": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "line 1999"
+    assert (tmp_path / "thread.txt").read_text() == "done"
+    assert (tmp_path / "atexit.txt").read_text() == "done"
