@@ -197,9 +197,9 @@ class Matcher:
         first is ``self.adapter``), or per process where the adapter is not thread-safe. It may
         be replaced by anything that scores ``scorer(distance, candidates)`` in place."""
         if self._scorer is None and self.workers > 1 and not type(self.adapter).thread_safe:
-            self._scorer = ProcessScorer(self.spec, self.workers)
+            self._scorer = ProcessScorer(self.adapter.spec, self.workers)
         if self._scorer is None:
-            adapters = [self.adapter] + [plugins.create_adapter(self.spec)
+            adapters = [self.adapter] + [plugins.create_adapter(self.adapter.spec)
                                          for _ in range(self.workers - 1)]
             self._scorer = ThreadScorer([
                 lambda u, note, base, samples, a=a: self._render_on(a, u, note, base, samples)
@@ -209,6 +209,13 @@ class Matcher:
     @scorer.setter
     def scorer(self, scorer) -> None:
         self._scorer = scorer
+
+    def close(self) -> None:
+        """Stop the search's render threads or processes (started by the first search; a later
+        one starts them again)."""
+        if self._scorer is not None:
+            self._scorer.close()
+            self._scorer = None
 
     def network_starts(self, target: np.ndarray, pitch: float | None, play: float,
                        seed: int = 0, extra: int = JITTER_STARTS,

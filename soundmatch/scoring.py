@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 
+from . import render_worker
 from .errors import SoundmatchError
 from .metrics import MatchDistance
 from .search import Candidate
@@ -63,7 +63,7 @@ class ProcessScorer(ThreadScorer):
 
         self.renders, self.source = [None] * processes, spec.source
         self.pool = ProcessPoolExecutor(processes, mp.get_context("spawn"),
-                                        initializer=_process_init,
+                                        initializer=render_worker.init,
                                         initargs=(spec.to_dict(), spec.source, spec.trusted))
         self.chunk = 4
 
@@ -73,7 +73,7 @@ class ProcessScorer(ThreadScorer):
         jobs = [(c.params, c.note, c.base, distance.samples) for c in candidates]
         chunk = max(1, min(self.chunk, len(jobs) // len(self.renders)))
         try:
-            for c, audio in zip(candidates, self.pool.map(_process_render, jobs,
+            for c, audio in zip(candidates, self.pool.map(render_worker.render, jobs,
                                                           chunksize=chunk), strict=True):
                 c.distance, c.gain = distance(audio)
         except BrokenProcessPool:
@@ -83,27 +83,3 @@ class ProcessScorer(ThreadScorer):
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
 
-
-_WORKER: dict = {}
-
-
-def _process_init(spec_data: dict, source: str, trusted: bool) -> None:
-    from . import plugins
-    from .pool import _die_with_parent
-    from .spec import spec_from_dict
-
-    _die_with_parent()
-    torch.set_num_threads(1)
-    spec = spec_from_dict(spec_data, source=source, trusted=trusted)
-    adapter = plugins.create_adapter(spec)
-    _WORKER.update(spec=spec, adapter=adapter, base=adapter.get_patch(), last=None)
-
-
-def _process_render(job: tuple) -> np.ndarray:
-    params, note, base, samples = job
-    adapter = _WORKER["adapter"]
-    base = _WORKER["base"] if base is None else base
-    if base != _WORKER["last"]:
-        adapter.set_patch(base)
-        _WORKER["last"] = base
-    return adapter.render_patch(_WORKER["spec"].to_synth(params), note=note, samples=samples)

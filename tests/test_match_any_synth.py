@@ -115,6 +115,13 @@ def test_a_vst3_search_in_two_processes_returns_what_a_serial_one_does(vst3_spec
     np.testing.assert_array_equal(a.params, b.params)
     assert a.scores == b.scores
     np.testing.assert_array_equal(a.audio, b.audio)
+    # A worker renders without torch (soundmatch.render_worker): it starts seconds sooner.
+    pool = parallel.scorer.pool
+    assert pool.submit(eval, "'torch' in __import__('sys').modules").result() is False
+    parallel.close()  # its workers stop; the next search starts them again
+    c = parallel.match(target, sample_rate=serial.sample_rate, refine=30, seed=3)
+    assert parallel.scorer.pool is not pool and c.scores == a.scores
+    parallel.close()
 
 
 dexed = pytest.mark.skipif(sys.version_info < (3, 11), reason="dexed-py needs CPython 3.11+")

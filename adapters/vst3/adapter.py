@@ -34,6 +34,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,12 @@ class VST3Synth(SynthAdapter):
         if apply not in ("auto", *APPLY_MODES):
             raise SoundmatchError(f"{spec.source}: synth.options.apply: found {apply!r}, expected "
                                   f"one of auto, {', '.join(APPLY_MODES)}")
-        self.apply = self._choose_apply() if apply == "auto" else apply
+        self.apply = apply
+        if apply == "auto":
+            self.apply = self._choose_apply()
+            # Settled once: another instance of this spec (a search's worker process) takes the
+            # mode rather than probing again, a probe that also needs torch there.
+            self.spec = replace(spec, options={**spec.options, "apply": self.apply})
 
     # -------------------------------------------------------------- finding the plugin
 

@@ -7,17 +7,14 @@ A user's mistake (``SoundmatchError``) is printed as one line and exits with sta
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
 import sys
-import threading
 from typing import NoReturn
 
 import click
 
 from .. import __version__, plugins
 from ..errors import SoundmatchError
+from ..pool import exit_now
 from .common import stderr
 from .evaluate import evaluate
 from .export import export
@@ -80,24 +77,13 @@ def main() -> NoReturn:
 
 
 def _exit_at_once(code: int | str | None) -> NoReturn:
-    """Exit as ``sys.exit(code)`` does, without taking the interpreter apart object by object:
-    with torch and numba loaded that teardown took 0.4-1.2 s of every command, a tenth of a
-    cold ``match --refine`` (benchmarks/search.py). Nothing is left undone: the command has
-    returned and its files are whole (each written atomically), threads are joined and the exit
-    handlers run (temporary folders, worker processes) as at any exit, and what was printed is
-    flushed."""
+    """``sys.exit(code)`` (a message is printed, and exits 1), without the interpreter's
+    teardown (``pool.exit_now``): the command has returned and its files are whole, each
+    written atomically."""
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
-    # What the interpreter does before taking itself apart, in its order: threads joined (idle
-    # pool workers told to stop first), then the exit handlers.
-    threading._shutdown()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        # A closed pipe (| head): nothing more can reach it.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code if isinstance(code, int) else 0)
+    exit_now(code if isinstance(code, int) else 0, finish=True)
 
 
 def _run() -> None:

@@ -168,7 +168,8 @@ def open_matcher(checkpoint, synth, spec_name, workers: int, presets=(),
                  level: str = "least-squares"):
     """The matcher ``match`` and ``label`` use: a checkpoint's (a file or a shipped name), or with
     ``--synth``/``--spec`` and no checkpoint one with no model; with the presets named, else the
-    adapter's installed ones (a file it cannot read is one line, and skipped)."""
+    adapter's installed ones (a file it cannot read is one line, and skipped). Closed with the
+    command."""
     from ..matcher import Matcher
     from ..presets import read_presets
 
@@ -178,6 +179,8 @@ def open_matcher(checkpoint, synth, spec_name, workers: int, presets=(),
         matcher = Matcher.for_synth(synth, spec_name, workers=workers, level=level)
     else:
         matcher = Matcher.load(checkpoint, synth, workers=workers, level=level)
+    # Its render processes end with the command, before the process does.
+    click.get_current_context().call_on_close(matcher.close)
     announce_synth(matcher.adapter)
     found, skipped = read_presets(matcher.adapter, presets or matcher.adapter.default_presets())
     for path, reason in skipped:
