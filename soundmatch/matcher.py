@@ -338,13 +338,10 @@ class Matcher:
         first = self._starts(target, detected if note is None else None, play, seed, starts)
         if abs(cents) >= MIN_CENTS:
             first = [self._tuned(c, cents) for c in first]
-        if not budget:
-            # No search: each of the network's guesses (and the remembered patches) rendered
-            # once, the closest kept (SC 0.827 -> 0.749 on benchmarks/real-sounds for the
-            # guesses alone, for 7 renders).
-            budget = Budget(len(first))
+        # No search (0): each start is ranked (the many on their opening first), the closest
+        # kept (SC 0.827 -> 0.749 on benchmarks/real-sounds for the guesses alone, for 7).
         considered = len(first)
-        if budget.renders is not None:  # a budget smaller than the starts keeps the first
+        if budget.renders:  # a budget smaller than the starts keeps the first
             first = first[:budget.renders]
         found = search(self.scorer, distance, first, budget, seed=seed,
                        on_render=on_render, runs=candidates, space=Space.of(self.spec))

@@ -66,11 +66,14 @@ class SearchResult:
     ranked: list[Candidate] = field(default_factory=list)
 
 
-# More starts than this (a bank of presets) are ranked on the input's opening first, and only
-# the closest are ranked on all of it: hexter's 432 DX7 voices cost 1.3 s of a 6 s search on
-# a 2 s sound, and the voice closest over the whole sound was among the 32 closest over its
-# first 0.5 s on each of 22 real sounds (at rank 8 or better on 20).
-PRERANK_ABOVE, PRERANK_SECONDS, PRERANK_KEEP = 64, 0.5, 32
+# More starts than PRERANK_ABOVE are ranked on the input's first PRERANK_SECONDS first, and only
+# the closest third of them (at least and at most PRERANK_KEEP) on all of it. Hexter's 432 DX7
+# voices cost 1.3 s of a 6 s search on a 2 s sound, and the voice closest over the whole sound
+# was among the 32 closest over its first 0.5 s on each of 22 real sounds (at rank 8 or better
+# on 20). The network's 23 guesses (builtin-rich): 8 ranked on the whole kept the same guess on
+# all 66 real sounds, a match without search 0.25 -> 0.18 s (benchmarks/real_sounds.py
+# --skip-refine); 4 changed it on 7.
+PRERANK_ABOVE, PRERANK_SECONDS, PRERANK_KEEP = 16, 0.5, (8, 32)
 # A climb from the closest start alone often stays in that start's basin: the climb continues
 # from whichever of the HEATS closest distinct starts got closest in a short climb of its own
 # (HEAT_SHARE of what is left of the budget each). On every third of the 66 real sounds on
@@ -168,7 +171,7 @@ def search(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
     began = time.perf_counter()
     threads = _one_thread_each.enter()
     try:
-        used = _rank(scorer, distance, starts)
+        used = _rank(scorer, distance, starts, budget)
         start = min(starts, key=lambda c: c.rank)
         best = start
         if on_render:
@@ -222,18 +225,23 @@ def _heats(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
     return [min(finishers, key=lambda c: c.rank)], spent
 
 
-def _rank(scorer: Scorer, distance: MatchDistance, starts: list[Candidate]) -> int:
+def _rank(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
+          budget: Budget) -> int:
     """Scores ``starts`` in place; returns the renders used. Many starts are scored on the
-    input's opening first (``PRERANK_*``); those not among the closest there keep an infinite
-    distance, and the first start (the network's guess, which the record reports) is always
-    scored on the whole."""
-    opening = distance.opening(PRERANK_SECONDS) if len(starts) > PRERANK_ABOVE else None
+    input's opening first (``PRERANK_*``), where a budget of renders has room for both
+    rankings; those not among the closest there keep an infinite distance, and the first start
+    (the network's guess, which the record reports) is always scored on the whole."""
+    fewest, most = PRERANK_KEEP
+    keep = min(most, max(fewest, len(starts) // 3))
+    room = not budget.renders or len(starts) + keep + 1 <= budget.renders
+    opening = (distance.opening(PRERANK_SECONDS) if len(starts) > PRERANK_ABOVE and room
+               else None)
     if opening is None:
         scorer(distance, starts)
         return len(starts)
     scorer(opening, starts)
     order = sorted(range(len(starts)), key=lambda i: starts[i].rank)
-    kept = {0, *order[:PRERANK_KEEP]}
+    kept = {0, *order[:keep]}
     for i, c in enumerate(starts):
         if i not in kept:
             c.distance = np.inf
