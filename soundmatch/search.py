@@ -169,7 +169,7 @@ def search(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
     goes on from the best of short climbs from several starts, ``HEATS``). Never returns worse
     than the best start; ``ranked`` holds the best of each run."""
     began = time.perf_counter()
-    threads = _one_thread_each.enter()
+    _one_thread_each.enter()
     try:
         used = _rank(scorer, distance, starts, budget)
         start = min(starts, key=lambda c: c.rank)
@@ -197,7 +197,7 @@ def search(scorer: Scorer, distance: MatchDistance, starts: list[Candidate],
             if found.rank < best.rank:
                 best = found
     finally:
-        _one_thread_each.leave(threads)
+        _one_thread_each.leave()
     ranked = [_final(c) for c in sorted(ranked or [start], key=lambda c: c.rank)]
     return SearchResult(_final(best), start, starts[0], used, time.perf_counter() - began,
                         ranked)
@@ -255,35 +255,45 @@ class _OneThreadEach:
     candidates, not inside one STFT; and numpy's OpenBLAS would run CMA-ES's small
     eigendecompositions on threads that then spin, waiting for more, on the cores the renders
     need: one BLAS thread took the builtin-rich search from 88 to 137 renders/s on 2 cores
-    (benchmarks/search.py). torch's limit belongs to the thread that sets it (OpenMP keeps one
-    per thread), so each search sets its own; the BLAS limit is the process's, so it is counted:
-    two searches at once (serve --jobs 2) keep it until the last one ends, rather than the first
-    to end lifting it under the other."""
+    (benchmarks/search.py).
+
+    torch keeps a limit per thread, but sets a thread's from one shared value the first time
+    that thread uses torch, whatever it was told before; that shared value is the last any
+    thread set. So two searches at once (serve --jobs 2) share the limits: the first to begin
+    reads torch's limit outside a search; each search's thread is made to use torch before it
+    is limited (else its first STFT could take the 2 another search just restored), and gets
+    the outside limit back when its search ends; the shared value stays 1 while any search runs
+    (the render threads it starts take theirs from it), and the BLAS limit is lifted when the
+    last one ends (tests/test_match.py)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._active = 0
         self._blas = None
+        self._outside = 1
 
-    def enter(self) -> int:
-        """Limit the threads; returns this thread's torch threads before, for ``leave``."""
+    def enter(self) -> None:
         from threadpoolctl import threadpool_limits
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
         with self._lock:
+            threads = torch.get_num_threads()  # this thread's limit, set now if it had none
             if self._active == 0:
+                self._outside = threads
                 self._blas = threadpool_limits(1, user_api="blas")
             self._active += 1
-        return threads
+            torch.set_num_threads(1)
 
-    def leave(self, threads: int) -> None:
-        torch.set_num_threads(threads)
+    def leave(self) -> None:
         with self._lock:
             self._active -= 1
+            torch.set_num_threads(self._outside)
             if self._active == 0:
                 self._blas.restore_original_limits()
                 self._blas = None
+            else:  # the shared value back to 1, from a thread whose own limit does not matter
+                setter = threading.Thread(target=torch.set_num_threads, args=(1,))
+                setter.start()
+                setter.join()
 
 
 _one_thread_each = _OneThreadEach()

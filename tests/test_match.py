@@ -236,10 +236,13 @@ def test_a_bare_refine_before_the_input_still_matches_it(tiny_checkpoint, tmp_pa
     assert missing.returncode == 2 and "Missing argument" in missing.stderr
 
 
-def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
-    """The search holds torch to one thread in the thread it runs in (OpenMP keeps the limit per
-    thread), so a search that ends while another runs (serve --jobs 2) leaves the other's limit
-    as it was, whichever began first."""
+@pytest.mark.parametrize("first", ["slow", "quick"])
+def test_two_searches_at_once_keep_one_thread_until_the_last_ends(first):
+    """Two searches at once (serve --jobs 2), each on a thread of its own that has not used torch
+    before (as a server's job threads), render on one torch thread each until the last one ends,
+    whichever began first; each thread has torch's limit back when its search ends. (A thread
+    that read its limit for the first time while the other search ran got that search's 1, and
+    kept it.)"""
     import threading
 
     import torch
@@ -249,30 +252,46 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends():
     from soundmatch.search import Budget, Candidate, search
 
     before = torch.get_num_threads()
-    torch.set_num_threads(2)  # whatever earlier tests left: the limit must be seen to act
     rate = 16000
     t = np.arange(rate) / rate
     target = np.sin(2 * np.pi * 220 * t).astype(np.float32)
-    other_done = threading.Event()
-    seen = []
+    distance = MatchDistance(target, rate)
 
-    def render(u, note, base, samples):
-        other_done.wait(10)
-        seen.append(torch.get_num_threads())
-        return (float(u[0]) * target).astype(np.float32)
+    def trial() -> tuple[set, list]:
+        torch.set_num_threads(2)  # whatever earlier tests left: the limit must be seen to act
+        quick_done, inside, seen, after = threading.Event(), threading.Event(), [], []
 
-    def run(scorer, renders):
-        search(scorer, MatchDistance(target, rate), [Candidate(np.array([0.5, 0.5]), 60.0)],
-               Budget(renders), seed=0)
+        def slow(u, note, base, samples):  # renders on once the quick search has ended
+            inside.set()
+            quick_done.wait(10)
+            seen.append(torch.get_num_threads())
+            return (float(u[0]) * target).astype(np.float32)
 
-    first = threading.Thread(target=run, args=(ThreadScorer([render]), 12))
-    first.start()
-    run(ThreadScorer([lambda u, note, base, samples: (float(u[0]) * target).astype(np.float32)]), 6)
-    other_done.set()  # the second search has ended; the first renders on
-    first.join()
+        def quick(u, note, base, samples):
+            inside.set()
+            return (float(u[0]) * target).astype(np.float32)
+
+        def run(render, renders, done=None):
+            search(ThreadScorer([render]), distance, [Candidate(np.array([0.5, 0.5]), 60.0)],
+                   Budget(renders), seed=0)
+            after.append(torch.get_num_threads())
+            if done is not None:
+                done.set()
+
+        threads = {"slow": threading.Thread(target=run, args=(slow, 12)),
+                   "quick": threading.Thread(target=run, args=(quick, 6, quick_done))}
+        threads[first].start()
+        inside.wait(10)
+        threads["quick" if first == "slow" else "slow"].start()
+        for thread in threads.values():
+            thread.join()
+        return set(seen), after
+
     try:
-        assert seen and set(seen) == {1}
-        assert torch.get_num_threads() == 2  # this thread's, as it was
+        for _ in range(4):
+            seen, after = trial()
+            assert seen == {1}
+            assert after == [2, 2]  # each thread's, as it was
     finally:
         torch.set_num_threads(before)
 
