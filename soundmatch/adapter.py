@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -120,6 +120,10 @@ class SynthAdapter(ABC):
     # of that note, the same bits as the whole render's, in less time: the search renders its
     # candidates only as long as the input sounds. Otherwise the whole note is rendered and cut.
     renders_prefix: ClassVar[bool] = False
+    # True if ``render_patches`` renders several patches together in less time than one by one
+    # (the built-in synth runs voices side by side in SIMD lanes): the search then hands each
+    # of its threads that thread's candidates at once.
+    renders_together: ClassVar[bool] = False
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
     # Further file types ``load_presets`` reads (``spec fit --presets`` looks for these too).
     preset_suffixes: ClassVar[tuple[str, ...]] = ()
@@ -219,6 +223,16 @@ class SynthAdapter(ABC):
         """Set ``patch`` and render one note of it (``render_note``)."""
         self.set_patch(patch)
         return self.render_note(note, velocity, samples)
+
+    def render_patches(
+        self, patches: Sequence[Mapping[str, float]], notes: Sequence[float],
+        velocity: int | None = None, samples: int | None = None,
+    ) -> list[np.ndarray]:
+        """``render_patch`` of each patch at its note, in turn; the last patch stays set. An
+        adapter that renders several at once in less time overrides this (and sets
+        ``renders_together``), returning the same audio."""
+        return [self.render_patch(p, note, velocity, samples)
+                for p, note in zip(patches, notes, strict=True)]
 
     def _checked(self, audio, n: int | None = None) -> np.ndarray:
         """What ``render`` returned, if it keeps the contract; else one line naming the adapter

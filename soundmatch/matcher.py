@@ -20,7 +20,6 @@ import torch
 
 from . import audio as audio_io
 from . import plugins, record
-from .adapter import SynthAdapter
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import SoundmatchError
 from .features import FeatureConfig, log_mel
@@ -30,7 +29,7 @@ from .metrics import MatchDistance, spectral_convergence, spectral_distance
 from .pitch import detect_pitch
 from .presets import Preset
 from .record import Match
-from .scoring import ProcessScorer, ThreadScorer
+from .scoring import AdapterRenders, ProcessScorer, ThreadScorer
 from .search import Budget, Candidate, Space, search
 from .shipped import pretrained_checkpoint, resolve_checkpoint, shipped_for
 from .spec import Spec
@@ -84,7 +83,7 @@ class Matcher:
         # for the others (VST3 plugins render on their process's main thread).
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._scorer: ThreadScorer | None = None
-        self._bases: dict[int, object] = {}
+        self._renders = AdapterRenders(self.adapter, self.spec, self.base)
         self.level, self.objective = level, objective
 
     @classmethod
@@ -178,18 +177,7 @@ class Matcher:
 
     def render(self, params: np.ndarray, note: float,
                base: dict[str, float] | None = None) -> np.ndarray:
-        return self._render_on(self.adapter, params, note, base)
-
-    def _render_on(self, adapter: SynthAdapter, params: np.ndarray, note: float,
-                   base: dict[str, float] | None, samples: int | None = None) -> np.ndarray:
-        """``params`` on ``base`` (a preset's whole patch; None: the synth's own), at ``note``;
-        the first ``samples`` (None: all). The base is sent only when it changes: most
-        candidates share their start's."""
-        base = self.base if base is None else base
-        if self._bases.get(id(adapter)) is not base:
-            adapter.set_patch(base)
-            self._bases[id(adapter)] = base
-        return adapter.render_patch(self.spec.to_synth(params), note=note, samples=samples)
+        return self._renders([Candidate(params, note, base=base)])[0]
 
     @property
     def scorer(self) -> ThreadScorer | ProcessScorer:
@@ -199,11 +187,9 @@ class Matcher:
         if self._scorer is None and self.workers > 1 and not type(self.adapter).thread_safe:
             self._scorer = ProcessScorer(self.adapter.spec, self.workers)
         if self._scorer is None:
-            adapters = [self.adapter] + [plugins.create_adapter(self.adapter.spec)
-                                         for _ in range(self.workers - 1)]
-            self._scorer = ThreadScorer([
-                lambda u, note, base, samples, a=a: self._render_on(a, u, note, base, samples)
-                for a in adapters])
+            self._scorer = ThreadScorer([self._renders] + [
+                AdapterRenders(plugins.create_adapter(self.adapter.spec), self.spec, self.base)
+                for _ in range(self.workers - 1)])
         return self._scorer
 
     @scorer.setter
@@ -364,7 +350,7 @@ class Matcher:
         set on ``self.adapter``."""
         self.adapter.set_patch(self.base if match.base is None else match.base)
         self.adapter.set_patch(self.spec.to_synth(match.params))
-        self._bases.pop(id(self.adapter), None)
+        self._renders.sent = None
         return self.adapter.get_patch()
 
     def _preset_patch(self, match: Match) -> tuple[dict[str, float], int]:

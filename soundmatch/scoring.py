@@ -13,18 +13,51 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import render_worker
+from .adapter import SynthAdapter
 from .errors import SoundmatchError
 from .metrics import MatchDistance
 from .search import Candidate
+from .spec import Spec
 
-RenderFn = Callable[[np.ndarray, float, "dict[str, float] | None", int], np.ndarray]
+# Renders candidates (their parameters, notes and base patches) for as many samples, in order.
+RenderFn = Callable[["list[Candidate]", int], "list[np.ndarray]"]
+
+
+class AdapterRenders:
+    """Renders candidates on one adapter instance: each one's parameters (normalised, ``spec``'s)
+    on its base patch (a preset's whole patch; None: ``base``), at its note. All at once where
+    the adapter renders faster so (``renders_together``); else one by one, the base sent only
+    when it changes (most candidates share their start's)."""
+
+    def __init__(self, adapter: SynthAdapter, spec: Spec, base: dict[str, float]):
+        self.adapter, self.spec, self.base = adapter, spec, base
+        self.sent: dict[str, float] | None = None  # the base the adapter holds, where known
+
+    def __call__(self, candidates: list[Candidate],
+                 samples: int | None = None) -> list[np.ndarray]:
+        """Each candidate's first ``samples`` (None: all)."""
+        bases = [self.base if c.base is None else c.base for c in candidates]
+        if type(self.adapter).renders_together:
+            self.sent = bases[-1] if bases else self.sent
+            patches = [{**b, **self.spec.to_synth(c.params)}
+                       for b, c in zip(bases, candidates, strict=True)]
+            return self.adapter.render_patches(patches, [c.note for c in candidates],
+                                               samples=samples)
+        renders = []
+        for base, c in zip(bases, candidates, strict=True):
+            if self.sent is not base:
+                self.adapter.set_patch(base)
+                self.sent = base
+            renders.append(self.adapter.render_patch(self.spec.to_synth(c.params), note=c.note,
+                                                     samples=samples))
+        return renders
 
 
 class ThreadScorer:
     """Scores candidates, each rendered and measured with the search's distance, on
-    ``len(renders)`` threads with one render function (adapter) each: a
-    function of (normalised parameters, note, base patch, samples) -> the first ``samples`` of
-    that note (as long as the distance's target)."""
+    ``len(renders)`` threads with one render function (adapter) each: a function of
+    (candidates, samples) -> the first ``samples`` of each one's note (as long as the distance's
+    target). Each thread's candidates are given to its function at once."""
 
     def __init__(self, renders: Sequence[RenderFn]):
         self.renders = list(renders)
@@ -32,18 +65,16 @@ class ThreadScorer:
 
     def __call__(self, distance: MatchDistance, candidates: list[Candidate]) -> None:
         """Fills in each candidate's distance and gain, in place."""
-        def score(k: int, c: Candidate) -> None:
-            audio = self.renders[k % len(self.renders)](c.params, c.note, c.base,
-                                                        distance.samples)
-            c.distance, c.gain = distance(audio)
+        def score(k: int, share: list[Candidate]) -> None:
+            for c, audio in zip(share, self.renders[k](share, distance.samples), strict=True):
+                c.distance, c.gain = distance(audio)
 
         if self.pool is None:
-            for c in candidates:
-                score(0, c)
+            score(0, candidates)
             return
         # Worker k takes candidates k, k + n, ...: each adapter instance is used by one thread.
         n = len(self.renders)
-        list(self.pool.map(lambda k: [score(k, c) for c in candidates[k::n]], range(n)))
+        list(self.pool.map(lambda k: score(k, candidates[k::n]), range(n)))
 
     def close(self) -> None:
         if self.pool is not None:

@@ -58,7 +58,8 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
     renders are mono float32 of the spec's length and finite, that some patch is audible, that
     a patch renders the same twice and on a second instance (within ``atol``), that every value
     holds through a render, that a long, loud patch leaves no tail in the next render, and
-    (where ``renders_prefix``) that a shorter render is the whole render's start. With
+    (where ``renders_prefix``) that a shorter render is the whole render's start, and (where
+    ``renders_together``) that ``render_patches`` renders what ``render_patch`` does. With
     ``tmp_path``, also that a preset written by ``save_preset`` reads back through
     ``load_preset`` on a fresh instance to the same values, and that a checkpoint's spec naming
     a file for one of the adapter's ``file_options`` gets nothing opened.
@@ -81,7 +82,7 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
             raise AssertionError(f"{name}: after a long patch the defaults render differs by up "
                                  f"to {err:.3g} from a fresh instance's: a tail leaks into the "
                                  "next render")
-        peaks = []
+        peaks, singles = [], []
         for i, row in enumerate(rows):
             patch = spec.to_synth(row)
             what = f"{name}, patch {i}"
@@ -101,8 +102,11 @@ def check_adapter(adapter: type[SynthAdapter] | str, spec: Spec | str | Path | N
                     raise AssertionError(f"{what}: {where} it differs by up to {err:.3g} "
                                          f"(allowed {atol:g}): renders must be deterministic")
             peaks.append(float(np.abs(a).max()))
+            singles.append(a)
             if cls.renders_prefix:
                 _check_prefix(synth, a, what)
+        if cls.renders_together:
+            _check_together(other, [spec.to_synth(row) for row in rows], singles, name)
         if max(peaks) < AUDIBLE_PEAK:
             raise AssertionError(f"{name}: every test patch is silent (peak {max(peaks):.2g})")
         if tmp_path is not None:
@@ -126,6 +130,28 @@ def _check_prefix(synth: SynthAdapter, whole: np.ndarray, what: str) -> None:
             err = float(np.abs(part - whole[:samples]).max())
             raise AssertionError(f"{what}: rendered {samples} samples it differs by up to "
                                  f"{err:.3g} from the whole render's start (renders_prefix)")
+
+
+def _check_together(synth: SynthAdapter, patches: list[dict], singles: list[np.ndarray],
+                    name: str) -> None:
+    """A ``renders_together`` adapter's ``render_patches`` gives what ``render_patch`` gives
+    each patch, bit for bit, however many it is given (7 and 2: SIMD lanes and what is left
+    over), and leaves the last patch set."""
+    note = synth.spec.render.note
+    for count in (7, 2):
+        order = [i % len(patches) for i in range(count)]
+        try:
+            together = synth.render_patches([patches[i] for i in order], [note] * count)
+        except SoundmatchError as exc:
+            raise AssertionError(f"{name}.render_patches of {count}: {exc}") from None
+        for k, (i, audio) in enumerate(zip(order, together, strict=True)):
+            if not np.array_equal(audio, singles[i]):
+                err = float(np.abs(audio - singles[i]).max())
+                raise AssertionError(f"{name}.render_patches of {count}: render {k} differs by "
+                                     f"up to {err:.3g} from render_patch's (renders_together)")
+        read = synth.get_patch()
+        if not all(holds(p, patches[order[-1]], read) for p in synth.spec.parameters):
+            raise AssertionError(f"{name}.render_patches did not leave the last patch set")
 
 
 # Paths that an adapter opens while a check runs (``sys.addaudithook`` sees every ``open``, from

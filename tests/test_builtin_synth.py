@@ -179,3 +179,23 @@ def test_save_preset_writes_the_patch_in_synth_units(synth, builtin_spec, tmp_pa
     preset = yaml.safe_load(path.read_text())
     assert preset["synth"] == "builtin"
     np.testing.assert_allclose(builtin_spec.from_synth(preset["parameters"]), u, atol=1e-6)
+
+
+@pytest.mark.parametrize("count", [1, 4, 6, 9])
+def test_patches_rendered_together_are_each_as_rendered_alone(count):
+    """The search renders a thread's candidates together, in SIMD lanes: each is what it is
+    alone, to the bit, at its own note and for the samples asked, whatever their number (lanes
+    and what is left over), and the synth holds the last patch afterwards."""
+    from soundmatch import plugins
+
+    spec = plugins.resolve_spec(spec="builtin-rich")
+    together, alone = plugins.create_adapter(spec), plugins.create_adapter(spec)
+    rng = np.random.default_rng(count)
+    patches = [spec.to_synth(u) for u in spec.sample(rng, count)]
+    notes = [float(n) for n in rng.uniform(40, 80, count)]
+    samples = SR // 2 + 17
+    rendered = together.render_patches(patches, notes, samples=samples)
+    assert len(rendered) == count
+    for patch, note, audio in zip(patches, notes, rendered, strict=True):
+        assert np.array_equal(audio, alone.render_patch(patch, note=note, samples=samples))
+    assert together.get_patch() == alone.get_patch()

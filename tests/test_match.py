@@ -261,15 +261,15 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends(first):
         torch.set_num_threads(2)  # whatever earlier tests left: the limit must be seen to act
         quick_done, inside, seen, after = threading.Event(), threading.Event(), [], []
 
-        def slow(u, note, base, samples):  # renders on once the quick search has ended
+        def slow(candidates, samples):  # renders on once the quick search has ended
             inside.set()
             quick_done.wait(10)
             seen.append(torch.get_num_threads())
-            return (float(u[0]) * target).astype(np.float32)
+            return [(float(c.params[0]) * target).astype(np.float32) for c in candidates]
 
-        def quick(u, note, base, samples):
+        def quick(candidates, samples):
             inside.set()
-            return (float(u[0]) * target).astype(np.float32)
+            return [(float(c.params[0]) * target).astype(np.float32) for c in candidates]
 
         def run(render, renders, done=None):
             search(ThreadScorer([render]), distance, [Candidate(np.array([0.5, 0.5]), 60.0)],
@@ -314,10 +314,10 @@ def test_many_starts_are_ranked_on_the_opening_then_the_closest_on_the_whole():
     target = note(220.0, 330.0)
     lengths = []
 
-    def render(u, note_, base, samples):
-        lengths.append(samples)
-        k = round(float(u[0]) * 100)
-        return note(220.0 + 0.5 * k, 330.0 - 5.0 * abs(k - 20))[:samples]
+    def render(candidates, samples):
+        lengths.extend([samples] * len(candidates))
+        ks = [round(float(c.params[0]) * 100) for c in candidates]
+        return [note(220.0 + 0.5 * k, 330.0 - 5.0 * abs(k - 20))[:samples] for k in ks]
 
     # Start 0 has the input's opening, start 20 all the rest of it: the opening alone ranks 20
     # twentieth, the whole sound first.

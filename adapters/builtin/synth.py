@@ -5,7 +5,7 @@ envelope that holds, a dry path beside the lowpass, formants, FM, the reverb's s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +87,7 @@ class BuiltinSynth(SynthAdapter):
     fractional_notes = True
     thread_safe = True  # the numba voice and reverb release the GIL
     renders_prefix = True  # every stage is causal: a shorter render is the longer one's start
+    renders_together = True  # render_patches: voices side by side in SIMD lanes
 
     def __init__(self, spec: Spec):
         # numba is imported here, not with the plugin: listing plugins and `soundmatch --help`
@@ -116,10 +117,7 @@ class BuiltinSynth(SynthAdapter):
         self._noise = np.zeros(0)
 
     def set_patch(self, patch: Mapping[str, float]) -> None:
-        for name, value in patch.items():
-            if name not in PARAMETERS:
-                raise SoundmatchError(f"builtin synth has no parameter '{name}'")
-            self._patch[name] = float(value)
+        self._patch = self._patch_after(patch)
 
     def get_patch(self) -> dict[str, float]:
         return dict(self._patch)
@@ -130,34 +128,81 @@ class BuiltinSynth(SynthAdapter):
         return self._noise
 
     def render(self, note: float, velocity: int, samples: int | None = None) -> np.ndarray:
+        n = self._samples(samples)
+        out = self._dsp.voice(np.empty(n, dtype=np.float32), float(self.spec.render.sample_rate),
+                              noise=self._noise_for(n),
+                              note_off=self.spec.render.note_length,
+                              **self._voice(self._patch, note, velocity))
+        return self._effects(out, self._patch)
+
+    def render_patches(self, patches: Sequence[Mapping[str, float]], notes: Sequence[float],
+                       velocity: int | None = None,
+                       samples: int | None = None) -> list[np.ndarray]:
+        """What ``render_patch`` gives for each patch in turn, to the bit, with the voices
+        rendered side by side in SIMD lanes (``dsp.voices``): 1.5x the voices a second."""
         settings = self.spec.render
-        sr = settings.sample_rate
-        n = settings.num_samples if samples is None else samples
-        p = self._patch
+        velocity = settings.velocity if velocity is None else int(velocity)
+        if samples is not None and samples >= settings.num_samples:
+            samples = None  # the whole note, as render_note renders it
+        patches = [self._patch_after(p) for p in patches]
+        n = self._samples(samples)
+        voices = [self._voice(p, note, velocity) for p, note in zip(patches, notes, strict=True)]
+        lanes = len(voices) - len(voices) % self._dsp.LANES
+        if len(voices) - lanes > 2:  # three left over: cheaper in lanes with a copy beside them
+            lanes = len(voices)
+        rendered = list(self._dsp.voices(float(settings.sample_rate), n, self._noise_for(n),
+                                         settings.note_length, voices[:lanes])) if lanes else []
+        for voice in voices[lanes:]:
+            rendered.append(self._dsp.voice(np.empty(n, dtype=np.float32),
+                                            float(settings.sample_rate), noise=self._noise_for(n),
+                                            note_off=settings.note_length, **voice))
+        if patches:
+            self._patch = patches[-1]
+        return [self._checked(self._effects(out, p), samples)
+                for out, p in zip(rendered, patches, strict=True)]
+
+    def _patch_after(self, patch: Mapping[str, float]) -> dict[str, float]:
+        """The whole patch that ``set_patch(patch)`` would leave."""
+        unknown = set(patch) - set(PARAMETERS)
+        if unknown:
+            raise SoundmatchError(f"builtin synth has no parameter '{sorted(unknown)[0]}'")
+        return {**self._patch, **{k: float(v) for k, v in patch.items()}}
+
+    def _samples(self, samples: int | None) -> int:
+        return self.spec.render.num_samples if samples is None else samples
+
+    def _voice(self, p: Mapping[str, float], note: float, velocity: int) -> dict:
+        """``dsp.voice``'s arguments for patch ``p`` at ``note`` (but the output, the rate, the
+        noise and the note-off)."""
+        sr = self.spec.render.sample_rate
         f1 = 440.0 * 2.0 ** ((note - 69) / 12.0)
         f2 = f1 * 2.0 ** (p["osc2_pitch"] / 12.0)
-        out = np.empty(n, dtype=np.float32)
-        self._dsp.voice(
-            out, float(sr),
-            single_cycle(p["osc1_position"], f1, sr), f1 / sr, p["osc1_amp"],
-            single_cycle(p["osc2_position"], f2, sr), f2 / sr, p["osc2_amp"],
-            self._noise_for(n), p["noise_amp"],
-            p["filter1_cut_prm_1"], p["filter1_res_prm_3"], p["envelope1_att_lev"],
-            max(p["envelope1_att_tme"], MIN_TIME), max(p["envelope1_dec_tme"], MIN_TIME),
-            p["filter2_cut_prm_1"], p["filter2_res_prm_3"],
-            max(p["envelope4_att_tme"], MIN_TIME), max(p["envelope4_dec_tme"], MIN_TIME),
-            max(p["amp_release"], MIN_TIME), settings.note_length,
-            self.options["level"] * velocity / 127.0,
-            unit(p["amp_sustain"]),
-            unit(p["filter_env_sustain"]), p["fm_amount"],
-            p["formant1_freq"], 10.0 ** (p["formant1_gain_db"] / 20.0),
-            p["formant2_freq"], 10.0 ** (p["formant2_gain_db"] / 20.0),
-            unit(p["filter_dry"]),
+        return dict(
+            table1=single_cycle(p["osc1_position"], f1, sr), inc1=f1 / sr, gain1=p["osc1_amp"],
+            table2=single_cycle(p["osc2_position"], f2, sr), inc2=f2 / sr, gain2=p["osc2_amp"],
+            noise_gain=p["noise_amp"],
+            lp_cutoff=p["filter1_cut_prm_1"], lp_resonance=p["filter1_res_prm_3"],
+            env_depth_octaves=p["envelope1_att_lev"],
+            env_attack=max(p["envelope1_att_tme"], MIN_TIME),
+            env_decay=max(p["envelope1_dec_tme"], MIN_TIME),
+            hp_cutoff=p["filter2_cut_prm_1"], hp_resonance=p["filter2_res_prm_3"],
+            amp_attack=max(p["envelope4_att_tme"], MIN_TIME),
+            amp_decay=max(p["envelope4_dec_tme"], MIN_TIME),
+            release=max(p["amp_release"], MIN_TIME),
+            level=self.options["level"] * velocity / 127.0,
+            amp_sustain=unit(p["amp_sustain"]), env_sustain=unit(p["filter_env_sustain"]),
+            fm_index=p["fm_amount"],
+            f1_freq=p["formant1_freq"], f1_gain=10.0 ** (p["formant1_gain_db"] / 20.0),
+            f2_freq=p["formant2_freq"], f2_gain=10.0 ** (p["formant2_gain_db"] / 20.0),
+            dry_gain=unit(p["filter_dry"]),
         )
+
+    def _effects(self, out: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
+        """The voice ``out`` through patch ``p``'s reverb."""
         mix = unit(p["master_fx2_dry_wet"])
         if mix > 0.0:
             # pedalboard's Reverb, bit for bit, from silence on every render (dsp.reverb).
-            wet = self._dsp.reverb(out, sr, unit(p["reverb_size"]),
+            wet = self._dsp.reverb(out, self.spec.render.sample_rate, unit(p["reverb_size"]),
                                    self.options["reverb_damping"], self.options["reverb_width"],
                                    wet_level=1.0, dry_level=0.0)
             # A loud resonant patch plus its reverb can pass full scale: keep the output in [-1, 1].
