@@ -75,6 +75,14 @@ def _option(spec: Spec, key: str, value) -> float:
     return float(value)
 
 
+def _lasts(voice: Mapping[str, float], note_off: float) -> float:
+    """About when a voice falls silent (s); its envelope stops 180 dB down, three T60s."""
+    released = note_off + 3.0 * voice["release"]
+    if voice["amp_sustain"] > 0.0:
+        return released
+    return min(voice["amp_attack"] + 3.0 * voice["amp_decay"], released)
+
+
 NOISE_SEED = 0x5EED
 MIN_TIME = 1e-4
 
@@ -147,19 +155,35 @@ class BuiltinSynth(SynthAdapter):
         patches = [self._patch_after(p) for p in patches]
         n = self._samples(samples)
         voices = [self._voice(p, note, velocity) for p, note in zip(patches, notes, strict=True)]
-        lanes = len(voices) - len(voices) % self._dsp.LANES
-        if len(voices) - lanes > 2:  # three left over: cheaper in lanes with a copy beside them
-            lanes = len(voices)
-        rendered = list(self._dsp.voices(float(settings.sample_rate), n, self._noise_for(n),
-                                         settings.note_length, voices[:lanes])) if lanes else []
-        for voice in voices[lanes:]:
-            rendered.append(self._dsp.voice(np.empty(n, dtype=np.float32),
-                                            float(settings.sample_rate), noise=self._noise_for(n),
-                                            note_off=settings.note_length, **voice))
+        rendered = self._render_voices(voices, n)
         if patches:
             self._patch = patches[-1]
         return [self._checked(self._effects(out, p), samples)
                 for out, p in zip(rendered, patches, strict=True)]
+
+    def _render_voices(self, voices: list[dict], n: int) -> list[np.ndarray]:
+        """Each voice's first ``n`` samples, four at a time in lanes (``dsp.LANES``). Lanes run
+        until their last voice dies away, so voices that last alike share them: a search's
+        candidates for a one-shot die away at times seconds apart. One or two left over are
+        rendered alone; three beside a copy of one of them."""
+        sr, note_off, lanes = float(self.spec.render.sample_rate), self.spec.render.note_length, \
+            self._dsp.LANES
+        order = sorted(range(len(voices)), key=lambda k: _lasts(voices[k], note_off))
+        rendered: list[np.ndarray | None] = [None] * len(voices)
+        for start in range(0, len(order), lanes):
+            group = order[start:start + lanes]
+            if len(group) <= lanes // 2:
+                for k in group:
+                    rendered[k] = self._dsp.voice(np.empty(n, dtype=np.float32), sr,
+                                                  noise=self._noise_for(n), note_off=note_off,
+                                                  **voices[k])
+                continue
+            padded = group + group[-1:] * (lanes - len(group))
+            outs = self._dsp.voices(sr, n, self._noise_for(n), note_off,
+                                    [voices[k] for k in padded])
+            for k, out in zip(group, outs, strict=False):
+                rendered[k] = out
+        return rendered
 
     def _patch_after(self, patch: Mapping[str, float]) -> dict[str, float]:
         """The whole patch that ``set_patch(patch)`` would leave."""
