@@ -275,46 +275,91 @@ _F = np.float32
 _TENTH, _HALF, _INPUT_GAIN = _F(0.1), _F(0.5), _F(0.015)
 
 
-@njit(inline="always")
-def _comb(buf, k, last, x, damp, undamp, feedback):
-    out = buf[k]
-    last = out * undamp + last * damp
+@njit(forceinline=True)
+def _comb(held, last, x, damp, undamp, feedback):
+    """One sample of a comb whose delay line gives back ``held``: (its new damping state, what
+    its line takes in)."""
+    last = held * undamp + last * damp
     last = last + _TENTH  # JUCE_UNDENORMALISE, which also rounds: kept for identical output
     last = last - _TENTH
     t = x + last * feedback
     t = t + _TENTH
-    buf[k] = t - _TENTH
+    return last, t - _TENTH
+
+
+@njit(forceinline=True)
+def _comb_bank(x, held, last, damp, undamp, feedback):
+    """One sample of the 8 combs side by side: (their summed output, their damping states,
+    what their lines take in), in JUCE's order of operations. ``held``: what each line gives
+    back; ``last``: each comb's damping state."""
+    v = x * _INPUT_GAIN
+    l0, w0 = _comb(held[0], last[0], v, damp, undamp, feedback)
+    l1, w1 = _comb(held[1], last[1], v, damp, undamp, feedback)
+    l2, w2 = _comb(held[2], last[2], v, damp, undamp, feedback)
+    l3, w3 = _comb(held[3], last[3], v, damp, undamp, feedback)
+    l4, w4 = _comb(held[4], last[4], v, damp, undamp, feedback)
+    l5, w5 = _comb(held[5], last[5], v, damp, undamp, feedback)
+    l6, w6 = _comb(held[6], last[6], v, damp, undamp, feedback)
+    l7, w7 = _comb(held[7], last[7], v, damp, undamp, feedback)
+    acc = _F(0.0) + held[0]
+    acc = acc + held[1]
+    acc = acc + held[2]
+    acc = acc + held[3]
+    acc = acc + held[4]
+    acc = acc + held[5]
+    acc = acc + held[6]
+    return (acc + held[7], (l0, l1, l2, l3, l4, l5, l6, l7),
+            (w0, w1, w2, w3, w4, w5, w6, w7))
+
+
+@njit(forceinline=True)
+def _advance(k, length):
     k += 1
-    if k == buf.shape[0]:
-        k = 0
-    return out, last, k
+    return 0 if k == length else k
 
 
 @njit()
 def _combs(x, out, c0, c1, c2, c3, c4, c5, c6, c7, damp, feedback):
-    # Unrolled by hand so that each comb's state stays in registers: the same loop over arrays
-    # of state measured about 2x slower.
+    # Each comb's state is a local, in registers: the same loop over arrays of state measured
+    # about 2x slower.
     undamp = _F(1.0) - damp
     k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = 0
-    l0 = l1 = l2 = l3 = l4 = l5 = l6 = l7 = _F(0.0)
+    z = _F(0.0)
+    last = (z, z, z, z, z, z, z, z)
     for i in range(x.shape[0]):
-        v = x[i] * _INPUT_GAIN
-        o, l0, k0 = _comb(c0, k0, l0, v, damp, undamp, feedback)
-        acc = _F(0.0) + o
-        o, l1, k1 = _comb(c1, k1, l1, v, damp, undamp, feedback)
-        acc = acc + o
-        o, l2, k2 = _comb(c2, k2, l2, v, damp, undamp, feedback)
-        acc = acc + o
-        o, l3, k3 = _comb(c3, k3, l3, v, damp, undamp, feedback)
-        acc = acc + o
-        o, l4, k4 = _comb(c4, k4, l4, v, damp, undamp, feedback)
-        acc = acc + o
-        o, l5, k5 = _comb(c5, k5, l5, v, damp, undamp, feedback)
-        acc = acc + o
-        o, l6, k6 = _comb(c6, k6, l6, v, damp, undamp, feedback)
-        acc = acc + o
-        o, l7, k7 = _comb(c7, k7, l7, v, damp, undamp, feedback)
-        out[i] = acc + o
+        out[i], last, w = _comb_bank(
+            x[i], (c0[k0], c1[k1], c2[k2], c3[k3], c4[k4], c5[k5], c6[k6], c7[k7]), last,
+            damp, undamp, feedback)
+        c0[k0], c1[k1], c2[k2], c3[k3], c4[k4], c5[k5], c6[k6], c7[k7] = w
+        k0, k1 = _advance(k0, c0.shape[0]), _advance(k1, c1.shape[0])
+        k2, k3 = _advance(k2, c2.shape[0]), _advance(k3, c3.shape[0])
+        k4, k5 = _advance(k4, c4.shape[0]), _advance(k5, c5.shape[0])
+        k6, k7 = _advance(k6, c6.shape[0]), _advance(k7, c7.shape[0])
+    return out
+
+
+@njit(noalias=True)
+def _combs_lanes(x, out, c0, c1, c2, c3, c4, c5, c6, c7, last, damp, feedback):
+    """``_combs`` of several voices side by side: ``x`` and ``out`` (samples, voices), each
+    comb's line (its length, voices), ``last`` (8, voices) their damping states, zeros;
+    ``feedback`` (voices,), each voice's room. One lane per voice: the same operations."""
+    undamp = _F(1.0) - damp
+    k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = 0
+    s0, s1, s2, s3, s4, s5, s6, s7 = last
+    for i in range(x.shape[0]):
+        for v in range(x.shape[1]):
+            out[i, v], state, w = _comb_bank(
+                x[i, v], (c0[k0, v], c1[k1, v], c2[k2, v], c3[k3, v], c4[k4, v], c5[k5, v],
+                          c6[k6, v], c7[k7, v]),
+                (s0[v], s1[v], s2[v], s3[v], s4[v], s5[v], s6[v], s7[v]), damp, undamp,
+                feedback[v])
+            s0[v], s1[v], s2[v], s3[v], s4[v], s5[v], s6[v], s7[v] = state
+            (c0[k0, v], c1[k1, v], c2[k2, v], c3[k3, v], c4[k4, v], c5[k5, v], c6[k6, v],
+             c7[k7, v]) = w
+        k0, k1 = _advance(k0, c0.shape[0]), _advance(k1, c1.shape[0])
+        k2, k3 = _advance(k2, c2.shape[0]), _advance(k3, c3.shape[0])
+        k4, k5 = _advance(k4, c4.shape[0]), _advance(k5, c5.shape[0])
+        k6, k7 = _advance(k6, c6.shape[0]), _advance(k7, c7.shape[0])
     return out
 
 
@@ -368,12 +413,39 @@ def reverb(x: np.ndarray, sample_rate: int, room_size: float, damping: float, wi
     x = np.ascontiguousarray(x, dtype=np.float32)
     rate = int(sample_rate)
     combs = [np.zeros(rate * t // 44100, np.float32) for t in COMB_TUNINGS]
-    # JUCE's parameter arithmetic, in float32 as it does it.
-    damp = _F(_F(damping) * _F(0.4))
-    feedback = _F(_F(room_size) * _F(0.28) + _F(0.7))
-    wet_gain = _F(_F(_F(0.5) * _F(_F(wet_level) * _F(3.0))) * _F(_F(1.0) + _F(width)))
-    out = _combs(x, np.empty_like(x), *combs, damp, feedback)
+    out = _combs(x, np.empty_like(x), *combs, _damp(damping), _feedback(room_size))
+    return _after_combs(out, x, rate, 1, width, wet_level, dry_level)
+
+
+def reverbs(x: np.ndarray, sample_rate: int, room_sizes: np.ndarray, damping: float,
+            width: float, wet_level: float, dry_level: float) -> np.ndarray:
+    """``reverb`` of each column of ``x`` (samples, voices), each with its room size, side by
+    side in SIMD lanes: (samples, voices), each column what ``reverb`` gives it, to the bit."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    rate, lanes = int(sample_rate), x.shape[1]
+    combs = [np.zeros((rate * t // 44100, lanes), np.float32) for t in COMB_TUNINGS]
+    feedback = np.array([_feedback(r) for r in room_sizes], np.float32)
+    out = _combs_lanes(x, np.empty_like(x), *combs, tuple(np.zeros((8, lanes), np.float32)),
+                       _damp(damping), feedback)
+    return _after_combs(out, x, rate, lanes, width, wet_level, dry_level)
+
+
+# JUCE's parameter arithmetic, in float32 as it does it.
+def _damp(damping: float) -> np.float32:
+    return _F(_F(damping) * _F(0.4))
+
+
+def _feedback(room_size: float) -> np.float32:
+    return _F(_F(room_size) * _F(0.28) + _F(0.7))
+
+
+def _after_combs(out: np.ndarray, x: np.ndarray, rate: int, lanes: int, width: float,
+                 wet_level: float, dry_level: float) -> np.ndarray:
+    """The allpasses and the wet/dry mix, in place into ``out`` (the combs' sum). With lanes, a
+    delay line's length of samples is that many rows: flat, each runs in the same passes."""
+    flat = out.reshape(-1)
     for t in ALLPASS_TUNINGS:
-        _allpass(out, rate * t // 44100)
-    _mix(out, x, wet_gain, _F(_F(dry_level) * _F(2.0)), False)
+        _allpass(flat, rate * t // 44100 * lanes)
+    wet_gain = _F(_F(_F(0.5) * _F(_F(wet_level) * _F(3.0))) * _F(_F(1.0) + _F(width)))
+    _mix(flat, x.reshape(-1), wet_gain, _F(_F(dry_level) * _F(2.0)), False)
     return out

@@ -75,6 +75,23 @@ def _option(spec: Spec, key: str, value) -> float:
     return float(value)
 
 
+REVERB_LANES = 8  # float32: eight to a 256-bit register (dsp.reverbs)
+
+
+def _lane_groups(items: list[int], lanes: int) -> list[tuple[list[int], list[int]]]:
+    """``items`` in groups of ``lanes`` to render side by side, each as (group, the group padded
+    to ``lanes`` with copies of its last item); where a group would hold two or fewer, its
+    items one by one as ([item], []): more than two are cheaper in lanes than alone."""
+    groups = []
+    for start in range(0, len(items), lanes):
+        group = items[start:start + lanes]
+        if len(group) > 2:
+            groups.append((group, group + group[-1:] * (lanes - len(group))))
+        else:
+            groups += [([k], []) for k in group]
+    return groups
+
+
 def _lasts(voice: Mapping[str, float], note_off: float) -> float:
     """About when a voice falls silent (s); its envelope stops 180 dB down, three T60s."""
     released = note_off + 3.0 * voice["release"]
@@ -136,54 +153,56 @@ class BuiltinSynth(SynthAdapter):
         return self._noise
 
     def render(self, note: float, velocity: int, samples: int | None = None) -> np.ndarray:
-        n = self._samples(samples)
-        out = self._dsp.voice(np.empty(n, dtype=np.float32), float(self.spec.render.sample_rate),
-                              noise=self._noise_for(n),
-                              note_off=self.spec.render.note_length,
-                              **self._voice(self._patch, note, velocity))
-        return self._effects(out, self._patch)
+        return self._render([self._patch], [note], velocity, self._samples(samples))[0]
 
     def render_patches(self, patches: Sequence[Mapping[str, float]], notes: Sequence[float],
                        velocity: int | None = None,
                        samples: int | None = None) -> list[np.ndarray]:
-        """What ``render_patch`` gives for each patch in turn, to the bit, with the voices
-        rendered side by side in SIMD lanes (``dsp.voices``): 1.5x the voices a second."""
+        """What ``render_patch`` gives for each patch in turn, to the bit, with the voices and
+        their reverbs rendered side by side in SIMD lanes (``dsp.voices``, ``dsp.reverbs``)."""
         settings = self.spec.render
         velocity = settings.velocity if velocity is None else int(velocity)
         if samples is not None and samples >= settings.num_samples:
             samples = None  # the whole note, as render_note renders it
         patches = [self._patch_after(p) for p in patches]
-        n = self._samples(samples)
-        voices = [self._voice(p, note, velocity) for p, note in zip(patches, notes, strict=True)]
-        rendered = self._render_voices(voices, n)
+        rendered = self._render(patches, notes, velocity, self._samples(samples))
         if patches:
             self._patch = patches[-1]
-        return [self._checked(self._effects(out, p), samples)
-                for out, p in zip(rendered, patches, strict=True)]
+        return [self._checked(out, samples) for out in rendered]
 
-    def _render_voices(self, voices: list[dict], n: int) -> list[np.ndarray]:
-        """Each voice's first ``n`` samples, four at a time in lanes (``dsp.LANES``). Lanes run
-        until their last voice dies away, so voices that last alike share them: a search's
-        candidates for a one-shot die away at times seconds apart. One or two left over are
-        rendered alone; three beside a copy of one of them."""
-        sr, note_off, lanes = float(self.spec.render.sample_rate), self.spec.render.note_length, \
-            self._dsp.LANES
+    def _render(self, patches: list[dict[str, float]], notes: Sequence[float], velocity: int,
+                n: int) -> list[np.ndarray]:
+        """The first ``n`` samples of each patch's note, through its reverb."""
+        sr, note_off = float(self.spec.render.sample_rate), self.spec.render.note_length
+        voices = [self._voice(p, note, velocity) for p, note in zip(patches, notes, strict=True)]
+        # Lanes run until their last voice dies away, so voices that last alike share them: a
+        # search's candidates for a one-shot die away at times seconds apart.
         order = sorted(range(len(voices)), key=lambda k: _lasts(voices[k], note_off))
-        rendered: list[np.ndarray | None] = [None] * len(voices)
-        for start in range(0, len(order), lanes):
-            group = order[start:start + lanes]
-            if len(group) <= lanes // 2:
-                for k in group:
-                    rendered[k] = self._dsp.voice(np.empty(n, dtype=np.float32), sr,
-                                                  noise=self._noise_for(n), note_off=note_off,
-                                                  **voices[k])
-                continue
-            padded = group + group[-1:] * (lanes - len(group))
-            outs = self._dsp.voices(sr, n, self._noise_for(n), note_off,
-                                    [voices[k] for k in padded])
-            for k, out in zip(group, outs, strict=False):
-                rendered[k] = out
-        return rendered
+        out: list[np.ndarray] = [np.empty(0, np.float32)] * len(voices)
+        for group, padded in _lane_groups(order, self._dsp.LANES):
+            if padded:
+                rows = self._dsp.voices(sr, n, self._noise_for(n), note_off,
+                                        [voices[k] for k in padded])
+            else:
+                rows = [self._dsp.voice(np.empty(n, dtype=np.float32), sr, noise=self._noise_for(n),
+                                        note_off=note_off, **voices[group[0]])]
+            for k, row in zip(group, rows, strict=False):
+                out[k] = row
+        mixes = [unit(p["master_fx2_dry_wet"]) for p in patches]
+        wet = [k for k, mix in enumerate(mixes) if mix > 0.0]
+        for group, padded in _lane_groups(wet, REVERB_LANES):
+            rooms = [unit(patches[k]["reverb_size"]) for k in padded or group]
+            room = self.options["reverb_damping"], self.options["reverb_width"], 1.0, 0.0
+            if padded:
+                wets = self._dsp.reverbs(np.stack([out[k] for k in padded], axis=1), sr, rooms,
+                                         *room).T
+            else:
+                wets = [self._dsp.reverb(out[group[0]], sr, rooms[0], *room)]
+            for k, w in zip(group, wets, strict=False):
+                # pedalboard's Reverb, bit for bit, from silence on every render; a loud resonant
+                # patch plus its reverb can pass full scale: the output is kept in [-1, 1].
+                out[k] = self._dsp.blend(out[k], np.ascontiguousarray(w), mixes[k])
+        return out
 
     def _patch_after(self, patch: Mapping[str, float]) -> dict[str, float]:
         """The whole patch that ``set_patch(patch)`` would leave."""
@@ -220,18 +239,6 @@ class BuiltinSynth(SynthAdapter):
             f2_freq=p["formant2_freq"], f2_gain=10.0 ** (p["formant2_gain_db"] / 20.0),
             dry_gain=unit(p["filter_dry"]),
         )
-
-    def _effects(self, out: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
-        """The voice ``out`` through patch ``p``'s reverb."""
-        mix = unit(p["master_fx2_dry_wet"])
-        if mix > 0.0:
-            # pedalboard's Reverb, bit for bit, from silence on every render (dsp.reverb).
-            wet = self._dsp.reverb(out, self.spec.render.sample_rate, unit(p["reverb_size"]),
-                                   self.options["reverb_damping"], self.options["reverb_width"],
-                                   wet_level=1.0, dry_level=0.0)
-            # A loud resonant patch plus its reverb can pass full scale: keep the output in [-1, 1].
-            out = self._dsp.blend(out, wet, mix)
-        return out.astype(np.float32, copy=False)
 
     def save_preset(self, path: str | Path) -> Path:
         """A builtin preset is a YAML mapping of its parameters (synth units) and options."""
