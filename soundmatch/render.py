@@ -17,6 +17,7 @@ from .pool import WorkerPool
 from .spec import Spec, spec_from_dict
 
 CANDIDATE_BATCH = 64
+TOGETHER = 8  # patches rendered at once by a synth that renders together
 # A spec whose renders are nearly all silent would loop forever; give up at this ratio.
 MAX_DROP_RATIO = 20
 
@@ -112,25 +113,33 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
     notes = np.empty(target, dtype=np.float32) if spec.render.notes else None
     kept = dropped = attempt = non_finite = 0
     last_non_finite = ""
+    # A synth that renders several patches at once in less time (``renders_together``: the
+    # built-in synth) renders TOGETHER ahead, the same shard: the renders are taken in order, up
+    # to the count. A crash there is pinned to the group's first patch, so only synths that
+    # render in this process, where a crash is not expected, say they render together.
+    group = TOGETHER if type(state.adapter).renders_together else 1
     started = time.perf_counter()
     while kept < target:
         candidates = spec.sample(rng, CANDIDATE_BATCH)
         # Drawn only for a note range, so a single-note spec's shards stay as they were.
         pitches = (spec.render.sample_notes(rng, CANDIDATE_BATCH) if notes is not None
                    else [None] * CANDIDATE_BATCH)
-        for u, note in zip(candidates, pitches, strict=True):
+        drawn = list(zip(candidates, pitches, strict=True))
+        ahead: dict[int, np.ndarray | NonFiniteRender] = {}
+        for position, (u, note) in enumerate(drawn):
             if kept == target:
                 break
             attempt += 1
             if attempt in skip:
                 continue  # this patch killed the synth: it is lost, not retried
-            if progress:
-                progress((kept, attempt))  # before the render: a crash is pinned to this patch
-            try:
-                y = state.adapter.render_patch(spec.to_synth(u),
-                                               note=None if note is None else int(note))
-            except NonFiniteRender as exc:
-                y, non_finite, last_non_finite = None, non_finite + 1, str(exc)
+            if attempt not in ahead:
+                if progress:
+                    progress((kept, attempt))  # before the render: a crash is pinned to it
+                ahead = _render_ahead(state.adapter, spec, attempt,
+                                      drawn[position:position + group], skip)
+            y = ahead[attempt]
+            if isinstance(y, NonFiniteRender):
+                y, non_finite, last_non_finite = None, non_finite + 1, str(y)
             peak = float(np.max(np.abs(y))) if y is not None else 0.0
             if peak < threshold:
                 dropped += 1
@@ -161,6 +170,27 @@ def render_shard(state: _WorkerState, task: tuple[int, frozenset], progress=None
     if progress:
         progress((kept, attempt))
     return meta
+
+
+def _render_ahead(adapter, spec: Spec, first: int, drawn: list, skip: frozenset
+                  ) -> dict[int, np.ndarray | NonFiniteRender]:
+    """The renders of the ``drawn`` (parameters, note) from attempt ``first`` on, by attempt,
+    the ones to skip left out; a non-finite render as its error."""
+    tries = [(first + k, spec.to_synth(u), spec.render.note if note is None else int(note))
+             for k, (u, note) in enumerate(drawn) if first + k not in skip]
+    if len(tries) > 1:
+        try:
+            return {a: y for (a, _, _), y in zip(tries, adapter.render_patches(
+                [p for _, p, _ in tries], [n for _, _, n in tries]), strict=True)}
+        except NonFiniteRender:
+            pass  # which one: one by one
+    ahead: dict[int, np.ndarray | NonFiniteRender] = {}
+    for a, patch, note in tries:
+        try:
+            ahead[a] = adapter.render_patch(patch, note=note)
+        except NonFiniteRender as exc:
+            ahead[a] = exc
+    return ahead
 
 
 def _skip_crashed(index, task, last) -> tuple[int, frozenset]:

@@ -194,3 +194,32 @@ def test_a_synth_that_crashes_on_load_stops_the_quick_check_with_one_line(sine_e
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "the synth crashes on load" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "data").exists()
+
+
+def test_a_synth_that_renders_together_writes_the_same_shard(tmp_path, monkeypatch):
+    """The built-in synth renders eight patches at a time: the shard (parameters, notes,
+    features, audio), its dropped count and the attempt a crash would be pinned to are those of
+    one patch at a time, a skipped attempt (a patch that killed the synth) included."""
+    from soundmatch import plugins
+    from soundmatch.render import init_render_worker, make_manifest, render_shard
+
+    spec = plugins.resolve_spec(spec="builtin-rich")
+    adapter = type(plugins.create_adapter(spec))
+    shards, reports = {}, {}
+    for together in (True, False):
+        monkeypatch.setattr(adapter, "renders_together", together)
+        root = tmp_path / str(together)
+        manifest = make_manifest(spec, 21, seed=5, shard_size=21, keep_audio=True)
+        dataset.open_for_writing(root, manifest)
+        state = init_render_worker(manifest.to_dict(), str(root), spec.source, trusted=True)
+        reports[together] = []
+        meta = render_shard(state, (0, frozenset({3, 9})), progress=reports[together].append)
+        reader = DatasetReader(root)
+        shards[together] = (meta["dropped"], reader.params(), np.stack([reader[i][0] for i in
+                                                                         range(21)]))
+    assert shards[True][0] == shards[False][0]
+    np.testing.assert_array_equal(shards[True][1], shards[False][1])
+    np.testing.assert_array_equal(shards[True][2], shards[False][2])
+    # One at a time reports each attempt; together, the first of each group.
+    assert set(reports[True]) <= set(reports[False]) and reports[True][-1] == reports[False][-1]
+    assert len(reports[True]) < len(reports[False])

@@ -164,7 +164,10 @@ class BuiltinSynth(SynthAdapter):
         velocity = settings.velocity if velocity is None else int(velocity)
         if samples is not None and samples >= settings.num_samples:
             samples = None  # the whole note, as render_note renders it
-        patches = [self._patch_after(p) for p in patches]
+        whole = [self._patch]
+        for patch in patches:  # each set on the one before, as render_patch sets them
+            whole.append(self._patch_after(patch, whole[-1]))
+        patches = whole[1:]
         rendered = self._render(patches, notes, velocity, self._samples(samples))
         if patches:
             self._patch = patches[-1]
@@ -204,12 +207,13 @@ class BuiltinSynth(SynthAdapter):
                 out[k] = self._dsp.blend(out[k], np.ascontiguousarray(w), mixes[k])
         return out
 
-    def _patch_after(self, patch: Mapping[str, float]) -> dict[str, float]:
-        """The whole patch that ``set_patch(patch)`` would leave."""
+    def _patch_after(self, patch: Mapping[str, float],
+                     on: Mapping[str, float] | None = None) -> dict[str, float]:
+        """The whole patch that ``set_patch(patch)`` leaves on ``on`` (None: the current one)."""
         unknown = set(patch) - set(PARAMETERS)
         if unknown:
             raise SoundmatchError(f"builtin synth has no parameter '{sorted(unknown)[0]}'")
-        return {**self._patch, **{k: float(v) for k, v in patch.items()}}
+        return {**(self._patch if on is None else on), **{k: float(v) for k, v in patch.items()}}
 
     def _samples(self, samples: int | None) -> int:
         return self.spec.render.num_samples if samples is None else samples
