@@ -11,6 +11,10 @@ by block from Python (256-sample blocks, reset=False) took 5.7 ms for the lowpas
 fused loop (oscillators, noise, both filters, envelopes) takes about 2 ms (fastmath and numpy's
 error model: 2.6 -> 2.1 ms). Filter coefficients are updated every ``BLOCK`` samples (0.7 ms at
 44.1 kHz), far faster than the shortest envelope segment.
+
+A sample of a voice is one function, ``_sample``, run by two loops: ``voice`` for one voice and
+``_lanes`` for several side by side, one per SIMD lane (the search's candidates, a shard's
+patches). Each voice in lanes is bit for bit the voice alone (tests/test_builtin_synth.py).
 """
 
 from __future__ import annotations
