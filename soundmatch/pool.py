@@ -13,8 +13,6 @@ its parent (Linux: ``PR_SET_PDEATHSIG``; elsewhere it notices the parent is gone
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import ctypes
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
@@ -22,14 +20,14 @@ import os
 import queue
 import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from .errors import SoundmatchError
+from .exiting import exit_now
 
 POLL_SECONDS = 0.2
 PROGRESS_HZ = 20
@@ -52,26 +50,6 @@ def _die_with_parent() -> None:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         except OSError:
             pass  # then the idle loop's parent check is what ends an orphan
-
-
-def exit_now(code: int = 0, finish: bool = False) -> NoReturn:
-    """End this process at once, skipping the interpreter's teardown: with torch and numba
-    loaded, taking the interpreter apart object by object took 0.4-0.5 s in a worker and 1.1-1.4
-    s at the end of a command (a cold ``match --refine 10``: 4.1 -> 2.9 s), and everything was
-    already where it belongs. ``finish``: first do what any exit does before that teardown, in
-    its order: join the threads still running (idle pool threads told to stop first), then run
-    the exit handlers (temporary folders, worker processes). What was printed is flushed."""
-    if finish:
-        try:
-            threading._shutdown()
-        except Exception:  # as the interpreter does: said, and the exit goes on
-            print("Exception ignored while joining threads at exit:", file=sys.stderr)
-            traceback.print_exc()
-        atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head): no one reads
-            stream.flush()
-    os._exit(code)
 
 
 def _worker_main(wid, init, init_args, run, tasks, events, slot):

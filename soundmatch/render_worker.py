@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 from . import plugins
-from .pool import _die_with_parent, exit_now
+from .exiting import exit_now
+from .pool import _die_with_parent
 from .spec import spec_from_dict
 
 _WORKER: dict = {}
@@ -23,7 +24,7 @@ _WORKER: dict = {}
 def init(spec_data: dict, source: str, trusted: bool) -> None:
     _die_with_parent()
     # The pool ends its workers when the search is done: each then exits at once rather than
-    # take the interpreter apart first (pool.exit_now), which the parent would wait for.
+    # take the interpreter apart first (exiting.exit_now), which the parent would wait for.
     atexit.register(exit_now)
     if "torch" in sys.modules:  # a plugin of the user's imported it: one thread per worker
         sys.modules["torch"].set_num_threads(1)

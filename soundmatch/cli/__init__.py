@@ -14,7 +14,7 @@ import click
 
 from .. import __version__, plugins
 from ..errors import SoundmatchError
-from ..pool import exit_now
+from ..exiting import exit_now
 from .common import stderr
 from .evaluate import evaluate
 from .export import export
@@ -78,7 +78,7 @@ def main() -> NoReturn:
 
 def _exit_at_once(code: int | str | None) -> NoReturn:
     """``sys.exit(code)`` (a message is printed, and exits 1), without the interpreter's
-    teardown (``pool.exit_now``): the command has returned and its files are whole, each
+    teardown (``exiting.exit_now``): the command has returned and its files are whole, each
     written atomically."""
     if isinstance(code, str):
         print(code, file=sys.stderr)
