@@ -187,8 +187,9 @@ def voice(
 
 # A lane is one voice of several rendered side by side, one per SIMD lane: four float64 lanes in
 # 256-bit registers, which LLVM chooses on x86 (an AVX-512 machine included). Measured on one core
-# here: 1.9-2.0 ms a voice in lanes against 2.8-3.8 ms alone (a 2.3 s render of builtin-rich). A
-# voice alone in the lanes loop runs scalar with its state in memory, at twice a voice's cost.
+# here, 2.3 s of builtin-rich: 1.6-2.0 ms a voice in lanes against 2.6-3.8 ms alone (the machine's
+# speed moves by the minute; the two side by side: 1.5-1.8x). A voice alone in the lanes loop runs
+# scalar with its state in memory, at twice a voice's cost.
 LANES = 4
 CONSTANTS = 26  # values in a voice's constants (``_constants``)
 

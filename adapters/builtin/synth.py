@@ -195,12 +195,12 @@ class BuiltinSynth(SynthAdapter):
         wet = [k for k, mix in enumerate(mixes) if mix > 0.0]
         for group, padded in _lane_groups(wet, REVERB_LANES):
             rooms = [unit(patches[k]["reverb_size"]) for k in padded or group]
-            room = self.options["reverb_damping"], self.options["reverb_width"], 1.0, 0.0
+            rest = self.options["reverb_damping"], self.options["reverb_width"], 1.0, 0.0
             if padded:
                 wets = self._dsp.reverbs(np.stack([out[k] for k in padded], axis=1), sr, rooms,
-                                         *room).T
+                                         *rest).T
             else:
-                wets = [self._dsp.reverb(out[group[0]], sr, rooms[0], *room)]
+                wets = [self._dsp.reverb(out[group[0]], sr, rooms[0], *rest)]
             for k, w in zip(group, wets, strict=False):
                 # pedalboard's Reverb, bit for bit, from silence on every render; a loud resonant
                 # patch plus its reverb can pass full scale: the output is kept in [-1, 1].
