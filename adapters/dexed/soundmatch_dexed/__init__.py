@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from dexed import DexedSynth, Patch
 
 from soundmatch import hookimpl
 from soundmatch.adapter import SynthAdapter, option_path
@@ -93,8 +92,16 @@ def _bad_voice(voice: bytes) -> str | None:
     return None
 
 
+def _dexed():
+    """dexed-py, imported when a voice is first read or played rather than with the plugin:
+    every soundmatch command loads the plugins, and most play another synth."""
+    import dexed
+
+    return dexed
+
+
 def _unpack(packed: bytes) -> bytes:
-    return bytes(Patch.from_packed(packed).to_sysex()[:VOICE_BYTES])
+    return bytes(_dexed().Patch.from_packed(packed).to_sysex()[:VOICE_BYTES])
 
 
 def _packed_voices(path: Path, data: bytes, where: str) -> list[bytes]:
@@ -163,7 +170,7 @@ class Dexed(SynthAdapter):
         super().__init__(spec)
         # The voice every patch is applied on top of: synth.options.base_voice (a .syx or .dx7
         # file, and base_voice_index in it), else dexed-py's INIT VOICE.
-        self.synth = DexedSynth(sample_rate=float(spec.render.sample_rate))
+        self.synth = _dexed().DexedSynth(sample_rate=float(spec.render.sample_rate))
         base = option_path(spec, "base_voice")
         if base is not None:
             voices = read_voices(base)
@@ -173,7 +180,7 @@ class Dexed(SynthAdapter):
                                       f"{index}, expected 0..{len(voices) - 1} ({base})")
             voice = voices[index]
         else:
-            voice = bytes(Patch().to_sysex()[:VOICE_BYTES])
+            voice = bytes(_dexed().Patch().to_sysex()[:VOICE_BYTES])
         self._voice = bytearray(voice)
         self._loaded: bytes | None = None
 
@@ -200,14 +207,14 @@ class Dexed(SynthAdapter):
     def _load(self) -> bytes:
         voice = bytes(self._voice)
         if voice != self._loaded:
-            self.synth.load_patch(Patch.from_sysex(voice + b"\x3f"))
+            self.synth.load_patch(_dexed().Patch.from_sysex(voice + b"\x3f"))
             self._loaded = voice
         return voice
 
     def get_patch(self) -> dict[str, float]:
         # What the engine was given, decoded back through dexed-py's own sysex reader (which
         # clamps and masks the way Dexed does).
-        return voice_values(bytes(Patch.from_sysex(self._load() + b"\x3f").to_sysex()))
+        return voice_values(bytes(_dexed().Patch.from_sysex(self._load() + b"\x3f").to_sysex()))
 
     def parameter_names(self) -> set[str]:
         return set(NAMES)
