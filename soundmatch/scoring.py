@@ -37,8 +37,7 @@ class AdapterRenders:
                  samples: int | None = None) -> list[np.ndarray]:
         """Each candidate's first ``samples`` (None: all)."""
         bases = [self.base if c.base is None else c.base for c in candidates]
-        if type(self.adapter).renders_together:
-            self.sent = bases[-1] if bases else self.sent
+        if type(self.adapter).renders_together:  # whole patches: ``sent`` plays no part
             patches = [{**b, **self.spec.to_synth(c.params)}
                        for b, c in zip(bases, candidates, strict=True)]
             return self.adapter.render_patches(patches, [c.note for c in candidates],
