@@ -12,6 +12,9 @@ same threads (or worker processes), as long as the search renders them (while th
 and 0.25 s more), with no search logic: what the synth and the distance allow. A second bare loop
 renders the whole note (the spec's duration), as the search did before it rendered only the
 sounding part.
+A third runs the same batches on one thread: what the second thread adds, to read against what
+two threads add to plain compiled arithmetic on this machine (measured in the same run, printed
+under the table: on a shared virtual machine the second core is often not a whole one).
 For the VST3 instrument, which renders in worker processes, a second reference is one plugin
 instance in this process. Medians of ``--repeats``.
 
@@ -34,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -42,6 +46,7 @@ from soundmatch import Matcher
 from soundmatch.audio import read_audio, sounding_length, to_mono
 from soundmatch.matcher import TAIL_SECONDS
 from soundmatch.metrics import MatchDistance, reference_match_distance
+from soundmatch.scoring import ThreadScorer
 from soundmatch.search import Candidate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,14 +91,41 @@ def search_rate(matcher: Matcher, sound: np.ndarray, rate: int, renders: int):
     return searched / seconds, recording.batches[1:]
 
 
-def bare_rate(matcher: Matcher, distance: MatchDistance, batches) -> float:
-    """The same candidates, rendered and scored in the same batches on the same workers."""
-    scorer = matcher.scorer
+def bare_rate(matcher: Matcher, distance: MatchDistance, batches, scorer=None) -> float:
+    """The same candidates, rendered and scored in the same batches on the same workers (or on
+    ``scorer``)."""
+    scorer = scorer or matcher.scorer
     count = sum(len(b) for b in batches)
     began = time.perf_counter()
     for batch in batches:
         scorer(distance, [Candidate(p, note, base=base) for p, note, base in batch])
     return count / (time.perf_counter() - began)
+
+
+@numba.njit(nogil=True, cache=False)
+def _arithmetic(n: int) -> float:
+    x = 0.0
+    for i in range(n):
+        x = x * 0.999 + np.sqrt(i + x * x)
+    return x
+
+
+def machine_scaling(repeats: int, n: int = 20_000_000) -> float:
+    """How much faster two threads run two equal compiled loops than one thread runs both:
+    2.0 on two whole cores (median of ``repeats``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _arithmetic(10)
+    ratios = []
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(repeats):
+            began = time.perf_counter()
+            _arithmetic(n), _arithmetic(n)
+            alone = time.perf_counter() - began
+            began = time.perf_counter()
+            list(pool.map(_arithmetic, [n, n]))
+            ratios.append(alone / (time.perf_counter() - began))
+    return float(np.median(ratios))
 
 
 def one_instance_rate(matcher: Matcher, distance: MatchDistance, batches) -> float:
@@ -161,7 +193,7 @@ def main(argv=None) -> None:
     speed = Table(title=f"search renders per second on {SOUND.name} ({args.renders} renders past "
                         f"the starts, median of {args.repeats})")
     for col in ("synth", "workers", "search", "bare loop, same candidates", "search / bare",
-                "bare loop, whole notes", "one instance, in process"):
+                "bare loop, one thread", "bare loop, whole notes", "one instance, in process"):
         speed.add_column(col, justify="left" if col == "synth" else "right")
     scoring = Table(title="scoring one candidate (ms, one thread, median)")
     for col in ("synth", "MatchDistance", "the same in torch ops", "ratio"):
@@ -178,11 +210,16 @@ def main(argv=None) -> None:
         whole = MatchDistance(target, matcher.sample_rate)
         console.print(f"{name}: the search renders {heard / matcher.sample_rate:.2f} s of "
                       f"{len(target) / matcher.sample_rate:.2f} s")
-        rows: dict[str, list[float]] = {"search": [], "bare": [], "whole": [], "one": []}
+        rows: dict[str, list[float]] = {"search": [], "bare": [], "thread": [], "whole": [],
+                                        "one": []}
+        threads = type(matcher.adapter).thread_safe and matcher.workers > 1
         for k in range(args.repeats):
             rate_searched, batches = search_rate(matcher, sound, rate, args.renders)
             rows["search"].append(rate_searched)
             rows["bare"].append(bare_rate(matcher, distance, batches))
+            if threads:
+                rows["thread"].append(bare_rate(matcher, distance, batches,
+                                                ThreadScorer([matcher.scorer.renders[0]])))
             rows["whole"].append(bare_rate(matcher, whole, batches))
             if not type(matcher.adapter).thread_safe:
                 rows["one"].append(one_instance_rate(matcher, distance, batches))
@@ -196,7 +233,10 @@ def main(argv=None) -> None:
         kind = "threads" if type(matcher.adapter).thread_safe else "processes"
         speed.add_row(name, f"{matcher.workers} {kind}", f"{med['search']:.1f}",
                       f"{med['bare']:.1f}",
-                      f"{med['search'] / med['bare']:.2f}", f"{med['whole']:.1f}",
+                      f"{med['search'] / med['bare']:.2f}",
+                      "-" if med["thread"] is None else
+                      f"{med['thread']:.1f} (x{med['bare'] / med['thread']:.2f})",
+                      f"{med['whole']:.1f}",
                       "-" if med["one"] is None else f"{med['one']:.1f}")
         warm = warm_match_ms(matcher, sound, rate, repeats=10 if matcher.model else 3)
         shown = f"{warm:.0f} ms" if matcher.model else f"{warm / 1000:.1f} s (6 s search)"
@@ -205,6 +245,9 @@ def main(argv=None) -> None:
                 if args.cold else ["-", "-"])
         stages.add_row(name, shown, *cold)
         console.print(f"{name}: warm match {warm:.0f} ms, cold {cold}")
+    speed.caption = (f"this machine: two threads run compiled arithmetic "
+                     f"{machine_scaling(max(3, args.repeats)):.2f}x as fast as one (2.00: two "
+                     f"whole cores)")
     out = Console()
     out.print(speed)
     out.print(scoring)
