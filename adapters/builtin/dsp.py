@@ -244,10 +244,9 @@ def _lanes(out, S, C, P, L, tables1, tables2, noise, sample_rate):
 
 def voices(sample_rate: float, samples: int, noise: np.ndarray, note_off: float,
            voice_args: list[dict]) -> np.ndarray:
-    """Several voices at once, in lanes: (samples, voices) float32, column k what ``voice``
-    renders with ``voice_args[k]`` (its keyword arguments but ``out``, ``sample_rate``, ``noise``
-    and ``note_off``), to the bit. Give at least LANES: fewer run at a voice's cost each, or
-    more."""
+    """Several voices at once, in lanes: (voices, samples) float32, row k what ``voice`` renders
+    with ``voice_args[k]`` (its keyword arguments but ``out``, ``sample_rate``, ``noise`` and
+    ``note_off``), to the bit. Give at least LANES: fewer run at a voice's cost each, or more."""
     def column(key):
         return np.array([a[key] for a in voice_args], np.float64)
 
@@ -263,7 +262,7 @@ def voices(sample_rate: float, samples: int, noise: np.ndarray, note_off: float,
     out = np.empty((samples, len(voice_args)), np.float32)
     _lanes(out, tuple(np.zeros((STATE, len(voice_args)))), tuple(C), tuple(P),
            tuple(np.empty_like(P)), tables1, tables2, noise, float(sample_rate))
-    return out
+    return out.T.copy()
 
 
 # ------------------------------------------------------------------------ reverb
@@ -425,20 +424,6 @@ def _mix(wet, dry, wet_gain, dry_gain, limit):
         wet[i] = y
 
 
-@njit()
-def _mix_lanes(wet, dry, wet_gains, dry_gains, rows):
-    # ``_mix`` with its limit, lane by lane, each lane written out as a row: the lanes' output
-    # transposed in the same pass rather than copied after it.
-    for i in range(wet.shape[0]):
-        for v in range(wet.shape[1]):
-            y = wet[i, v] * wet_gains[v] + dry[i, v] * dry_gains[v]
-            if y > _F(1.0):
-                y = _F(1.0)
-            elif y < _F(-1.0):
-                y = _F(-1.0)
-            rows[v, i] = y
-
-
 def blend(dry: np.ndarray, wet: np.ndarray, mix: float) -> np.ndarray:
     """``(1 - mix) * dry + mix * wet`` clipped to [-1, 1], in float32 as numpy computes it, into
     ``wet``: one pass instead of numpy's four."""
@@ -454,15 +439,6 @@ def reverb(x: np.ndarray, sample_rate: int, room_size: float, damping: float, wi
     combs = [np.zeros(rate * t // 44100, np.float32) for t in COMB_TUNINGS]
     out = _combs(x, np.empty_like(x), *combs, _damp(damping), _feedback(room_size))
     return _after_combs(out, x, rate, 1, width, wet_level, dry_level)
-
-
-def blends(dry: np.ndarray, wet: np.ndarray, mixes: list[float]) -> np.ndarray:
-    """``blend`` of each column of ``dry`` and ``wet`` (samples, voices) with its mix, to the
-    bit: (voices, samples), each voice a row."""
-    rows = np.empty((wet.shape[1], wet.shape[0]), np.float32)
-    _mix_lanes(wet, dry, np.array([_F(m) for m in mixes], np.float32),
-               np.array([_F(1.0 - m) for m in mixes], np.float32), rows)
-    return rows
 
 
 def reverbs(x: np.ndarray, sample_rate: int, room_sizes: np.ndarray, damping: float,

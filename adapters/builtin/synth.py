@@ -181,38 +181,31 @@ class BuiltinSynth(SynthAdapter):
         # Lanes run until their last voice dies away, so voices that last alike share them: a
         # search's candidates for a one-shot die away at times seconds apart.
         order = sorted(range(len(voices)), key=lambda k: _lasts(voices[k], note_off))
-        # Each voice's dry samples: a column of its lanes' block, or its own array. Lanes stay
-        # (samples, voices) from the voices through the reverbs; the one copy is gathering the
-        # wet voices' columns, and the last pass (the blend) writes each voice out as a row.
         out: list[np.ndarray] = [np.empty(0, np.float32)] * len(voices)
         for group, padded in _lane_groups(order, self._dsp.LANES):
             if padded:
-                block = self._dsp.voices(sr, n, self._noise_for(n), note_off,
-                                         [voices[k] for k in padded])
-                for j, k in enumerate(group):
-                    out[k] = block[:, j]
+                rows = self._dsp.voices(sr, n, self._noise_for(n), note_off,
+                                        [voices[k] for k in padded])
             else:
-                out[group[0]] = self._dsp.voice(np.empty(n, dtype=np.float32), sr,
-                                                noise=self._noise_for(n), note_off=note_off,
-                                                **voices[group[0]])
+                rows = [self._dsp.voice(np.empty(n, dtype=np.float32), sr, noise=self._noise_for(n),
+                                        note_off=note_off, **voices[group[0]])]
+            for k, row in zip(group, rows, strict=False):
+                out[k] = row
         mixes = [unit(p["master_fx2_dry_wet"]) for p in patches]
         wet = [k for k, mix in enumerate(mixes) if mix > 0.0]
         for group, padded in _lane_groups(wet, REVERB_LANES):
-            # pedalboard's Reverb, bit for bit, from silence on every render; a loud resonant
-            # patch plus its reverb can pass full scale: the output is kept in [-1, 1].
             rooms = [unit(patches[k]["reverb_size"]) for k in padded or group]
             rest = self.options["reverb_damping"], self.options["reverb_width"], 1.0, 0.0
             if padded:
-                dry = np.stack([out[k] for k in padded], axis=1)
-                rows = self._dsp.blends(dry, self._dsp.reverbs(dry, sr, rooms, *rest),
-                                        [mixes[k] for k in padded])
-                for k, row in zip(group, rows, strict=False):
-                    out[k] = row
+                wets = self._dsp.reverbs(np.stack([out[k] for k in padded], axis=1), sr, rooms,
+                                         *rest).T
             else:
-                k = group[0]
-                out[k] = self._dsp.blend(out[k], self._dsp.reverb(out[k], sr, rooms[0], *rest),
-                                         mixes[k])
-        return [np.ascontiguousarray(a) for a in out]  # a dry voice from lanes is a column
+                wets = [self._dsp.reverb(out[group[0]], sr, rooms[0], *rest)]
+            for k, w in zip(group, wets, strict=False):
+                # pedalboard's Reverb, bit for bit, from silence on every render; a loud resonant
+                # patch plus its reverb can pass full scale: the output is kept in [-1, 1].
+                out[k] = self._dsp.blend(out[k], np.ascontiguousarray(w), mixes[k])
+        return out
 
     def _patch_after(self, patch: Mapping[str, float],
                      on: Mapping[str, float] | None = None) -> dict[str, float]:
