@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +54,29 @@ def test_the_builtin_synth_writes_no_cache_into_its_package(builtin_spec):
     synth.render_patch(builtin_spec.to_synth(builtin_spec.defaults()))
     package = REPO / "adapters" / "builtin"
     assert not list(package.rglob("*.nbi")) and not list(package.rglob("*.nbc"))
+
+
+def test_the_adapters_folder_imported_by_its_folder_name_is_refused(tmp_path):
+    """From a checkout's root, ``adapters`` is importable by its folder's name. The built-in synth
+    compiled under that name filled numba's cache with code that every later ``soundmatch`` run
+    failed to load ("No module named 'adapters'"): that import is refused, and the cache stays
+    usable by the real one."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    render = ("import numpy as np; import adapters.builtin.dsp as dsp; "
+              "dsp.reverb(np.ones(64, np.float32), 44100, 0.5, 0.5, 1.0, 1.0, 0.0)")
+    shadow = subprocess.run([sys.executable, "-c", render], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert shadow.returncode != 0
+    assert "import soundmatch_adapters, not adapters" in shadow.stderr.strip().splitlines()[-1]
+    real = subprocess.run([sys.executable, "-c",
+                           "from soundmatch import plugins; spec = plugins.resolve_spec("
+                           "spec='builtin-rich'); print(plugins.create_adapter(spec)"
+                           ".render_patch({'master_fx2_dry_wet': 0.5}, note=60).shape)"],
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert real.returncode == 0, real.stderr
+    assert real.stdout.strip() == "(176400,)"
 
 
 @pytest.mark.parametrize("option", [("--lr", "-1"), ("--lr", "nan"), ("--time-budget", "0"),
