@@ -124,6 +124,10 @@ class SynthAdapter(ABC):
     # (the built-in synth runs voices side by side in SIMD lanes): the search then hands each
     # of its threads that thread's candidates at once.
     renders_together: ClassVar[bool] = False
+    # With ``renders_together``: how many patches ``render_patches`` renders side by side, where
+    # fewer cost about as much (the built-in synth: four voices, one per SIMD lane). The search
+    # sizes CMA-ES's generations in multiples of it, the same on any machine.
+    lanes: ClassVar[int] = 1
     preset_suffix: ClassVar[str] = ".preset"  # the file type ``save_preset`` writes
     # Further file types ``load_presets`` reads (``spec fit --presets`` looks for these too).
     preset_suffixes: ClassVar[tuple[str, ...]] = ()

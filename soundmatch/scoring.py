@@ -31,6 +31,7 @@ class AdapterRenders:
 
     def __init__(self, adapter: SynthAdapter, spec: Spec, base: dict[str, float]):
         self.adapter, self.spec, self.base = adapter, spec, base
+        self.lanes = adapter.lanes if type(adapter).renders_together else 1
         self.sent: dict[str, float] | None = None  # the base the adapter holds, where known
 
     def __call__(self, candidates: list[Candidate],
@@ -60,6 +61,9 @@ class ThreadScorer:
 
     def __init__(self, renders: Sequence[RenderFn]):
         self.renders = list(renders)
+        # What each function renders side by side (``SynthAdapter.lanes``): the search's
+        # generations come in multiples of it.
+        self.lanes = min(getattr(r, "lanes", 1) for r in self.renders)
         self.pool = ThreadPoolExecutor(len(self.renders)) if len(self.renders) > 1 else None
 
     def __call__(self, distance: MatchDistance, candidates: list[Candidate]) -> None:
@@ -91,7 +95,7 @@ class ProcessScorer(ThreadScorer):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        self.renders, self.source = [None] * processes, spec.source
+        self.renders, self.source, self.lanes = [None] * processes, spec.source, 1
         self.pool = ProcessPoolExecutor(processes, mp.get_context("spawn"),
                                         initializer=render_worker.init,
                                         initargs=(spec.to_dict(), spec.source, spec.trusted))

@@ -181,6 +181,11 @@ def test_save_preset_writes_the_patch_in_synth_units(synth, builtin_spec, tmp_pa
     np.testing.assert_allclose(builtin_spec.from_synth(preset["parameters"]), u, atol=1e-6)
 
 
+def test_the_lanes_the_synth_declares_are_the_lanes_it_renders_in(synth):
+    """``lanes`` sizes the search's generations; the voice loop's width is ``dsp.LANES``."""
+    assert type(synth).lanes == synth._dsp.LANES
+
+
 @pytest.mark.parametrize("count", [1, 3, 6, 9])
 def test_patches_rendered_together_are_each_as_rendered_alone(count):
     """The search renders a thread's candidates together, in SIMD lanes: each is what it is

@@ -171,6 +171,28 @@ def test_the_parallel_search_finds_what_a_serial_one_finds(tiny_checkpoint):
     assert np.array_equal(a.audio, b.audio)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_search_fills_the_synths_lanes_the_same_way_on_any_machine(workers):
+    """The built-in synth renders four voices side by side (``lanes``), a part-filled group at
+    the cost of a full one: CMA-ES's generations on builtin-rich (26 parameters, 13 by default)
+    come 16 at a time, whatever the number of threads."""
+    matcher = Matcher.for_synth(spec="builtin-rich", workers=workers)
+    scorer, batches = matcher.scorer, []
+
+    class Recording:
+        lanes = scorer.lanes  # what the search sizes its generations by
+
+        def __call__(self, distance, candidates):
+            batches.append(len(candidates))
+            scorer(distance, candidates)
+
+    matcher.scorer = Recording()
+    matcher.match(0.3 * tone(57, seconds=0.5), sample_rate=SR, refine=60)
+    assert matcher.adapter.lanes == 4 and scorer.lanes == 4
+    assert batches[1:3] == [16, 16]  # the starts, then whole generations (the last cut short)
+    scorer.close()
+
+
 def test_match_writes_audio_parameters_preset_and_plot(tiny_checkpoint, tmp_path):
     sounds = tmp_path / "in"
     sounds.mkdir()

@@ -113,6 +113,7 @@ class BuiltinSynth(SynthAdapter):
     thread_safe = True  # the numba voice and reverb release the GIL
     renders_prefix = True  # every stage is causal: a shorter render is the longer one's start
     renders_together = True  # render_patches: voices side by side in SIMD lanes
+    lanes = 4  # dsp.LANES (dsp, and numba with it, is imported when a synth is made)
 
     def __init__(self, spec: Spec):
         # numba is imported here, not with the plugin: listing plugins and `soundmatch --help`
