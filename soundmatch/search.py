@@ -336,7 +336,7 @@ def generation_size(parameters: int, lanes: int = 1) -> int:
     a multiple of the ``lanes`` the synth renders side by side (``SynthAdapter.lanes``), since a
     part-filled group of lanes costs what a full one does. builtin-rich: 13 -> 16, 1.1x the
     renders in the same time, and as close at an equal number of renders (docs/results.md)."""
-    default = 4 + int(3 * math.log(max(parameters, 1)))
+    default, lanes = 4 + int(3 * math.log(max(parameters, 1))), max(1, int(lanes))
     return -(-default // lanes) * lanes
 
 
