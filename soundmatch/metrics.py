@@ -196,7 +196,10 @@ class MatchDistance:
         self.multires = SpectralDistance(target) if kind == "multires" else None
         s = _stft_mag(target, SC_FFT)
         self.s = np.ascontiguousarray(s.T.numpy())  # (frames, bins)
-        self.s_norm = float(np.linalg.norm(self.s.astype(np.float64))) or 1e-12
+        # Not np.linalg.norm: its BLAS threads spin on both cores for a while after, and the
+        # network that runs next took 40-90 ms instead of 15-25 (benchmarks/search.py, warm).
+        s64 = self.s.astype(np.float64)
+        self.s_norm = float(np.sqrt(np.einsum("ij,ij->", s64, s64))) or 1e-12
         m = mel @ s
         self.floor = max(float(m.max()) * 10 ** (FLOOR_DB / 20), 1e-10)
         self.log_m = np.ascontiguousarray(torch.log(m.clamp_min(self.floor)).T.numpy())

@@ -318,6 +318,36 @@ def test_two_searches_at_once_keep_one_thread_until_the_last_ends(first):
         torch.set_num_threads(before)
 
 
+def test_the_networks_varied_starts_take_dropout_and_its_guesses_none(tiny_checkpoint):
+    """The network's guesses (at the input's note and an octave either side) and its guesses
+    with dropout on come from one pass: the guesses are the network's as evaluated, the varied
+    ones differ from them and from each other, a seed gives the same ones, and dropout is off
+    again after."""
+    import torch
+
+    from soundmatch.audio import prepare_with_onset
+
+    matcher = Matcher.load(tiny_checkpoint)
+    dropouts = [m for m in matcher.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts
+    for m in dropouts:
+        m.p = 0.5
+    target = prepare_with_onset(tone(57), SR, matcher.sample_rate,
+                                matcher.spec.render.num_samples)[0]
+    starts = matcher.network_starts(target, 57.0, 57.0, seed=3, extra=4)
+    assert [s.note for s in starts] == [57.0, 45.0, 69.0] + [57.0] * 4
+    for start in starts[:3]:
+        np.testing.assert_allclose(start.params, matcher.predict(target, start.note), atol=1e-5)
+    varied = np.array([s.params for s in starts[3:]])
+    assert np.abs(varied - starts[0].params).max(axis=1).min() > 1e-3
+    assert len({v.tobytes() for v in varied}) == 4
+    again = matcher.network_starts(target, 57.0, 57.0, seed=3, extra=4)
+    other = matcher.network_starts(target, 57.0, 57.0, seed=4, extra=4)
+    assert all(np.array_equal(a.params, b.params) for a, b in zip(starts, again, strict=True))
+    assert not np.array_equal(other[3].params, starts[3].params)
+    assert not any(m.training for m in dropouts) and not any(m._forward_hooks for m in dropouts)
+
+
 def test_many_starts_are_ranked_on_the_opening_then_the_closest_on_the_whole():
     """A bank of presets is ranked on the input's first half second, and only the closest few
     on all of it: the start closest over the whole sound is still the one the search grows
