@@ -25,7 +25,8 @@ the target's side computed once for both), on the same renders, one thread (medi
 The match table: a warm ``Matcher.match(array)`` with no search (the network's guess; a synth
 with no model always searches, at the default budget), and with ``--cold N`` the whole command
 line, ``soundmatch match FILE --refine 10`` and at the default budget, each in a new process
-(medians of N).
+(medians of N); and a warm match's stages, each timed where the match calls it: the network,
+the starts' ranking (its renders), the match's own render and the scores written with it.
 """
 
 from __future__ import annotations
@@ -168,6 +169,53 @@ def warm_match_ms(matcher: Matcher, sound: np.ndarray, rate: int, repeats: int =
     return 1000 * float(np.median(times))
 
 
+# A warm match's stages, as the names ``soundmatch.matcher`` calls them by: (owner, name, label).
+STAGES = (("audio_io", "prepare_with_onset", "resample, trim, fit"),
+          ("", "detect_pitch", "pitch"),
+          ("", "MatchDistance", "the target's spectra"),
+          ("Matcher", "_predict", "the network"),
+          ("", "search", "ranking the starts (renders)"),
+          ("Matcher", "render", "the match rendered whole"),
+          ("", "spectral_distance", "its spectral distance"),
+          ("", "spectral_convergence", "its SC"))
+
+
+def warm_stages(matcher: Matcher, sound: np.ndarray, rate: int,
+                repeats: int = 10) -> dict[str, float]:
+    """Milliseconds each of ``STAGES`` takes in a warm ``Matcher.match`` with no search (median
+    over ``repeats`` matches of its total per match), and the whole match's."""
+    from soundmatch import matcher as module
+
+    spent: dict[str, list[float]] = {label: [0.0] for _, _, label in STAGES}  # a warm-up's
+    saved = []
+    for owner, name, label in STAGES:
+        holder = getattr(module, owner) if owner else module
+        original = getattr(holder, name)
+        saved.append((holder, name, original))
+
+        def timed(*a, _f=original, _label=label, **k):
+            began = time.perf_counter()
+            try:
+                return _f(*a, **k)
+            finally:
+                spent[_label][-1] += time.perf_counter() - began
+        setattr(holder, name, timed)
+    try:
+        matcher.match(sound, sample_rate=rate)
+        whole = []
+        for _ in range(repeats):
+            for times in spent.values():
+                times.append(0.0)
+            began = time.perf_counter()
+            matcher.match(sound, sample_rate=rate)
+            whole.append(time.perf_counter() - began)
+    finally:
+        for holder, name, original in saved:
+            setattr(holder, name, original)
+    stages = {label: 1000 * float(np.median(times[-repeats:])) for label, times in spent.items()}
+    return {**stages, "the whole match": 1000 * float(np.median(whole))}
+
+
 def cold_seconds(args: list[str], repeats: int) -> float:
     times = []
     with tempfile.TemporaryDirectory() as out:
@@ -202,6 +250,9 @@ def main(argv=None) -> None:
     for col in ("synth", "warm Matcher.match, no search", "cold CLI --refine 10",
                 "cold CLI --refine (default)"):
         stages.add_column(col, justify="left" if col == "synth" else "right")
+    breakdown = Table(title="a warm match with no search, by stage (ms, median of 10)")
+    breakdown.add_column("stage")
+    parts: list[dict[str, float]] = []
     for name in args.synths:
         matcher = SYNTHS[name]()
         target = matcher.match(sound, sample_rate=rate, refine=1).target
@@ -245,6 +296,9 @@ def main(argv=None) -> None:
                 if args.cold else ["-", "-"])
         stages.add_row(name, shown, *cold)
         console.print(f"{name}: warm match {warm:.0f} ms, cold {cold}")
+        if matcher.model is not None:
+            breakdown.add_column(name, justify="right")
+            parts.append(warm_stages(matcher, sound, rate))
     speed.caption = (f"this machine: two threads run compiled arithmetic "
                      f"{machine_scaling(max(3, args.repeats)):.2f}x as fast as one (2.00: two "
                      f"whole cores)")
@@ -252,6 +306,10 @@ def main(argv=None) -> None:
     out.print(speed)
     out.print(scoring)
     out.print(stages)
+    if parts:
+        for label in parts[0]:
+            breakdown.add_row(label, *(f"{p[label]:.1f}" for p in parts))
+        out.print(breakdown)
 
 
 if __name__ == "__main__":
