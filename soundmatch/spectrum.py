@@ -16,40 +16,31 @@ from .jit import njit
 
 
 @njit(error_model="numpy")  # no fastmath: re² + im² must not become a fused multiply-add
-def _power(pairs: np.ndarray, out: np.ndarray) -> None:
+def _magnitude(pairs: np.ndarray, out: np.ndarray, square: bool) -> None:
+    """|X| (``square``: |X|²) of each complex value of ``pairs`` (flat: re, im, re, ...) into
+    ``out``: one flat run, which LLVM vectorises."""
     for i in range(out.shape[0]):
         re = np.float64(pairs[2 * i])
         im = np.float64(pairs[2 * i + 1])
         magnitude = np.float32(np.sqrt(re * re + im * im))
-        out[i] = magnitude * magnitude
-
-
-@njit(error_model="numpy")
-def _magnitude(pairs: np.ndarray, out: np.ndarray) -> None:
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            re = np.float64(pairs[i, j, 0])
-            im = np.float64(pairs[i, j, 1])
-            out[i, j] = np.float32(np.sqrt(re * re + im * im))
+        out[i] = magnitude * magnitude if square else magnitude
 
 
 def magnitude(spec: torch.Tensor) -> torch.Tensor:
     """|spec| of a 2-D complex tensor as float32, the same bits and the same memory layout as
-    ``spec.abs()`` (in half its time on a CPU: the search's distance and the metrics take every
-    magnitude here)."""
+    ``spec.abs()`` (a fraction of its time on a CPU: the metrics take every magnitude here)."""
     if spec.device.type != "cpu" or spec.dim() != 2:
         return spec.abs()
     pairs = torch.view_as_real(spec).numpy()
     # torch.stft lays a frame's bins side by side (strides (1, bins)): read and write in that
     # order, in place, rather than copying it contiguous first (the copy cost as much as the
-    # arithmetic).
+    # arithmetic), and as one flat run, which LLVM vectorises (0.3 ms for a 4 s note's STFT
+    # against 1.1-1.25 ms for a loop over frames and bins).
     frames_first = pairs.strides[0] < pairs.strides[1]
-    out = np.empty(spec.shape, np.float32, order="F" if frames_first else "C")
-    if frames_first:
-        _magnitude(pairs.transpose(1, 0, 2), out.T)
-    else:
-        _magnitude(pairs, out)
-    return torch.from_numpy(out)
+    ordered = pairs.transpose(1, 0, 2) if frames_first else pairs
+    out = np.empty(ordered.shape[:2], np.float32)
+    _magnitude(np.ascontiguousarray(ordered).reshape(-1), out.reshape(-1), False)
+    return torch.from_numpy(out.T if frames_first else out)
 
 
 def power_torch(spec: torch.Tensor) -> torch.Tensor:
@@ -63,5 +54,5 @@ def power(spec: torch.Tensor) -> torch.Tensor:
         return power_torch(spec)
     pairs = torch.view_as_real(spec.contiguous()).numpy().reshape(-1)
     out = np.empty(pairs.shape[0] // 2, np.float32)
-    _power(pairs, out)
+    _magnitude(pairs, out, True)
     return torch.from_numpy(out).reshape(spec.shape)

@@ -79,3 +79,16 @@ def test_both_ways_of_computing_the_power_round_as_torch_does():
     expected = spec.abs().pow(2)
     assert torch.equal(spectrum.power(spec), expected)
     assert torch.equal(spectrum.power_torch(spec), expected)
+
+
+def test_the_magnitude_rounds_as_torch_does_in_the_layout_torch_gives():
+    """spectrum.magnitude reads an STFT as one flat run: |X| in double precision rounded once to
+    float, laid out as ``abs`` lays it, for torch's frame-by-frame layout, a slice of it and a
+    bin-by-bin copy alike."""
+    rng = np.random.default_rng(1)
+    audio = torch.from_numpy((0.3 * rng.standard_normal(30000)).astype(np.float32))
+    spec = torch.stft(audio, 1024, 256, window=torch.hann_window(1024), return_complex=True)
+    for s in (spec, spec[3:-2, 1:-1], spec.contiguous()):
+        exact = torch.view_as_real(s).double().square().sum(-1).sqrt().float()
+        got = spectrum.magnitude(s)
+        assert torch.equal(got, exact) and got.stride() == s.abs().stride()
