@@ -64,13 +64,14 @@ class SpectralDistance:
             s = _stft_mag(target, n_fft)
             floor = max(float(s.max()) * 10 ** (FLOOR_DB / 20), 1e-8)
             self.floors.append(floor)
-            self.logs.append(torch.log(s.clamp_min(floor)))
+            self.logs.append(s.clamp_min_(floor).log_())
 
     def __call__(self, estimate) -> float:
         total = 0.0
         for n_fft, floor, log_s in zip(self.resolutions, self.floors, self.logs, strict=True):
-            log_e = torch.log(_stft_mag(estimate, n_fft).clamp_min(floor))
-            total += float((log_s - log_e).abs().mean())
+            # In place: three fewer note-long arrays per resolution, the same bits.
+            log_e = _stft_mag(estimate, n_fft).clamp_min_(floor).log_()
+            total += float(log_e.sub_(log_s).abs_().mean())
         return total / len(self.resolutions)
 
 
