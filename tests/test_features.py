@@ -92,3 +92,18 @@ def test_the_magnitude_rounds_as_torch_does_in_the_layout_torch_gives():
         exact = torch.view_as_real(s).double().square().sum(-1).sqrt().float()
         got = spectrum.magnitude(s)
         assert torch.equal(got, exact) and got.stride() == s.abs().stride()
+
+
+@pytest.mark.parametrize("samples", [129, 600, 1025, 4000, 44100])
+def test_the_distances_stft_pads_a_note_as_torch_does(samples):
+    """The metrics reflect a note's ends themselves, rather than in torch.stft: the same STFT,
+    to the bit, down to a note one sample longer than half the window."""
+    from soundmatch.metrics import _stft
+
+    audio = np.random.default_rng(samples).standard_normal(samples).astype(np.float32)
+    for n_fft in (256, 2048):
+        if samples <= n_fft // 2:
+            continue  # too short to reflect: torch.stft's own error, as before
+        expected = torch.stft(torch.from_numpy(audio), n_fft, hop_length=n_fft // 4,
+                              window=torch.hann_window(n_fft), return_complex=True)
+        assert torch.equal(_stft(audio, n_fft), expected)
