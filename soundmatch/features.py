@@ -12,7 +12,7 @@ import torch
 import torchaudio
 
 from .fields import Fields
-from .spectrum import power
+from .spectrum import power, stft
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,7 @@ def log_mel(audio: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.Te
     x = torch.as_tensor(audio, dtype=torch.float32)
     window, filterbank = (t.to(x.device) for t in _filters(config))
     with torch.no_grad():
-        spec = torch.stft(x.reshape(-1, x.shape[-1]), config.n_fft, config.hop_length,
-                          window=window, center=True, pad_mode="reflect", return_complex=True)
+        spec = stft(x.reshape(-1, x.shape[-1]), config.n_fft, config.hop_length, window)
         # (batch, frames, freqs): torch.stft lays frames out one after another
         frames = power(spec.transpose(-1, -2))
         mel = torch.matmul(frames, filterbank).transpose(-1, -2)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .jit import njit
-from .spectrum import magnitude
+from .spectrum import magnitude, stft
 
 RESOLUTIONS = (256, 1024, 4096)
 SC_FFT = 2048
@@ -35,20 +35,8 @@ def _window(n_fft: int) -> torch.Tensor:
 
 def _stft(audio, n_fft: int) -> torch.Tensor:
     """The complex STFT every distance here takes: a Hann window of ``n_fft``, a hop of a
-    quarter of it, centred (the note reflected at either end, as ``torch.stft`` pads it)."""
-    x = np.asarray(audio, dtype=np.float32)
-    half = n_fft // 2
-    if x.ndim != 1 or len(x) <= half:  # torch's own padding, and its errors
-        return torch.stft(torch.as_tensor(x), n_fft, hop_length=n_fft // 4,
-                          window=_window(n_fft), return_complex=True)
-    # Reflected here, the same values: torch's reflection pad took 0.15-0.3 ms of a 1 ms STFT
-    # of a candidate, which the search scores hundreds of a second.
-    padded = np.empty(len(x) + 2 * half, np.float32)
-    padded[half:-half] = x
-    padded[:half] = x[half:0:-1]
-    padded[-half:] = x[-2:-half - 2:-1]
-    return torch.stft(torch.from_numpy(padded), n_fft, hop_length=n_fft // 4,
-                      window=_window(n_fft), center=False, return_complex=True)
+    quarter of it, centred."""
+    return stft(np.asarray(audio, dtype=np.float32), n_fft, n_fft // 4, _window(n_fft))
 
 
 def _stft_mag(audio, n_fft: int) -> torch.Tensor:

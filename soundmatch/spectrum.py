@@ -1,5 +1,5 @@
-"""The magnitude |X| and power |X|² of a complex STFT, rounded exactly as torch's ``X.abs()`` and
-``X.abs().pow(2)`` round them, in one pass.
+"""A centred STFT, and the magnitude |X| and power |X|² of a complex STFT, rounded exactly as
+torch's ``X.abs()`` and ``X.abs().pow(2)`` round them, in one pass.
 
 torch computes a complex float's magnitude in double precision (``sqrt(re² + im²)`` rounded once
 to float) and then squares it in float. Those two kernels over an STFT laid out frame by frame
@@ -24,6 +24,27 @@ def _magnitude(pairs: np.ndarray, out: np.ndarray, square: bool) -> None:
         im = np.float64(pairs[2 * i + 1])
         magnitude = np.float32(np.sqrt(re * re + im * im))
         out[i] = magnitude * magnitude if square else magnitude
+
+
+def stft(audio: np.ndarray | torch.Tensor, n_fft: int, hop: int,
+         window: torch.Tensor) -> torch.Tensor:
+    """``torch.stft(audio, n_fft, hop, window=window, center=True, pad_mode="reflect")``,
+    complex, the same bits, for audio (samples,) or (batch, samples). On a CPU the note is
+    reflected at either end here, in numpy: torch's reflection pad took 0.15-0.3 ms of a 1 ms
+    STFT of a search's candidate, and a quarter of the features of a rendered example."""
+    x = torch.as_tensor(audio, dtype=torch.float32)
+    half = n_fft // 2
+    if x.device.type != "cpu" or x.requires_grad or x.shape[-1] <= half:
+        # torch's own padding, and its errors for a note too short to reflect
+        return torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="reflect",
+                          return_complex=True)
+    a = x.numpy()
+    padded = np.empty((*a.shape[:-1], a.shape[-1] + 2 * half), np.float32)
+    padded[..., half:-half] = a
+    padded[..., :half] = a[..., half:0:-1]
+    padded[..., -half:] = a[..., -2:-half - 2:-1]
+    return torch.stft(torch.from_numpy(padded), n_fft, hop, window=window, center=False,
+                      return_complex=True)
 
 
 def magnitude(spec: torch.Tensor) -> torch.Tensor:

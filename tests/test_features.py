@@ -95,15 +95,18 @@ def test_the_magnitude_rounds_as_torch_does_in_the_layout_torch_gives():
 
 
 @pytest.mark.parametrize("samples", [129, 600, 1025, 4000, 44100])
-def test_the_distances_stft_pads_a_note_as_torch_does(samples):
-    """The metrics reflect a note's ends themselves, rather than in torch.stft: the same STFT,
-    to the bit, down to a note one sample longer than half the window."""
-    from soundmatch.metrics import _stft
-
-    audio = np.random.default_rng(samples).standard_normal(samples).astype(np.float32)
+def test_the_stft_pads_a_note_as_torch_does(samples):
+    """spectrum.stft reflects a note's ends itself, rather than in torch.stft: the same STFT,
+    to the bit, for one note and a batch, down to a note one sample longer than half the window
+    (a shorter one gets torch.stft's own error)."""
+    audio = np.random.default_rng(samples).standard_normal((2, samples)).astype(np.float32)
     for n_fft in (256, 2048):
-        if samples <= n_fft // 2:
-            continue  # too short to reflect: torch.stft's own error, as before
-        expected = torch.stft(torch.from_numpy(audio), n_fft, hop_length=n_fft // 4,
-                              window=torch.hann_window(n_fft), return_complex=True)
-        assert torch.equal(_stft(audio, n_fft), expected)
+        window = torch.hann_window(n_fft)
+        for x in (audio[0], audio):
+            if samples <= n_fft // 2:
+                with pytest.raises(RuntimeError):
+                    spectrum.stft(x, n_fft, n_fft // 4, window)
+                continue
+            expected = torch.stft(torch.from_numpy(x), n_fft, n_fft // 4, window=window,
+                                  center=True, pad_mode="reflect", return_complex=True)
+            assert torch.equal(spectrum.stft(x, n_fft, n_fft // 4, window), expected)
