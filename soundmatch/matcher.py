@@ -26,6 +26,7 @@ from .features import FeatureConfig, log_mel
 from .fileio import FileSet
 from .memory import PatchMemory, load_memory
 from .metrics import MatchDistance, spectral_convergence, spectral_distance
+from .models import dropout_on_last
 from .pitch import detect_pitch
 from .presets import Preset
 from .record import Match
@@ -166,21 +167,8 @@ class Matcher:
                 features = log_mel(audio, self.features)
             batch = features.unsqueeze(0).expand(len(notes), *features.shape)
             hint = torch.tensor([float(np.clip(n, *self.note_range)) for n in notes])
-        # Only dropout is switched (batch norm keeps its running statistics), and only for the
-        # varied rows: seven rows in one pass cost 30 ms where three and four in two cost 50.
-        dropouts = [m for m in self.model.modules() if isinstance(m, torch.nn.Dropout)] \
-            if varied else []
-        hooks = [m.register_forward_hook(_dropout_on_last(varied, len(notes)))
-                 for m in dropouts]
-        for m in dropouts:
-            m.train(True)
-        try:
-            with torch.no_grad():
-                return self.model(batch, hint).numpy()
-        finally:
-            for m, hook in zip(dropouts, hooks, strict=True):
-                m.eval()
-                hook.remove()
+        with torch.no_grad(), dropout_on_last(self.model, varied, len(notes)):
+            return self.model(batch, hint).numpy()
 
     def render(self, params: np.ndarray, note: float,
                base: dict[str, float] | None = None) -> np.ndarray:
@@ -431,18 +419,6 @@ class Matcher:
                                                         shift), self.features)
         self.adapter.save_preset(paths["preset"])
         return paths
-
-
-def _dropout_on_last(rows: int, batch: int):
-    """A forward hook for a dropout module in training mode that keeps its effect to the last
-    ``rows`` of a ``batch``: the rows before pass through unchanged, as in evaluation. A module
-    that does not hold the batch first (a third party's backbone may not) drops nothing."""
-    def hook(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
-             output: torch.Tensor) -> torch.Tensor:
-        if len(output) != batch:
-            return inputs[0]
-        return torch.cat([inputs[0][:batch - rows], output[batch - rows:]])
-    return hook
 
 
 def _with_adapter(spec, adapter: str):
